@@ -1,0 +1,1 @@
+//! Benchmarks of modelrunner; see `benches/` and `benches/README.md`.

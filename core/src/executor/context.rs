@@ -1,0 +1,148 @@
+//! What a running task uses to report progress, metrics and logs, and to notice cancellation.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use serde_json::Value;
+
+use super::CancelToken;
+use crate::domain::common::now;
+use crate::domain::run::Run;
+use crate::error::{Error, Result};
+use crate::events::EventBody;
+use crate::runner::Shared;
+use crate::store::runs;
+
+/// Handed to [`super::Task::run`]. Reports are written in the background (batched with other writes) and
+/// published as events once committed; they never block the task on disk.
+pub struct TaskContext {
+    run: Run,
+    token: CancelToken,
+    shared: Arc<Shared>,
+    device: String,
+    last: Mutex<(u8, Option<String>)>,
+}
+
+impl std::fmt::Debug for TaskContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TaskContext").field("run", &self.run.id).field("device", &self.device).finish()
+    }
+}
+
+/// Longest log line kept (longer ones are cut).
+const MAX_LOG_LINE: usize = 16 * 1024;
+
+impl TaskContext {
+    pub(crate) fn new(run: Run, token: CancelToken, shared: Arc<Shared>, device: String) -> Self {
+        let last = Mutex::new((run.progress, run.message.clone()));
+        Self { run, token, shared, device, last }
+    }
+
+    /// The run being executed (as it was when it started).
+    pub fn run(&self) -> &Run {
+        &self.run
+    }
+
+    /// The run's inputs (a JSON object).
+    pub fn inputs(&self) -> &Value {
+        &self.run.inputs
+    }
+
+    /// The run's hyperparameters (a JSON object).
+    pub fn hyperparams(&self) -> &Value {
+        &self.run.hyperparams
+    }
+
+    /// The device this run should use (`cpu`, `cuda:N` or `auto`).
+    pub fn device(&self) -> &str {
+        &self.device
+    }
+
+    /// Whether cancellation (or shutdown) was requested.
+    pub fn is_cancelled(&self) -> bool {
+        self.token.is_cancelled()
+    }
+
+    /// `Err(Error::Cancelled)` once cancellation was requested: use with `?` between steps.
+    pub fn check_cancelled(&self) -> Result<()> {
+        if self.is_cancelled() { Err(Error::Cancelled) } else { Ok(()) }
+    }
+
+    /// Reports progress in percent (clamped to 0..=100; a lower value than before is ignored) and an
+    /// optional message.
+    pub fn progress(&self, percent: f64, message: Option<&str>) {
+        self.report_progress(percent, message, None, None);
+    }
+
+    /// Reports the current epoch and loss (training), with progress in percent.
+    pub fn epoch(&self, epoch: u32, loss: Option<f64>, percent: f64) {
+        self.report_progress(percent, None, Some(epoch), loss.filter(|l| l.is_finite()));
+    }
+
+    fn report_progress(&self, percent: f64, message: Option<&str>, epoch: Option<u32>, loss: Option<f64>) {
+        let pct = if percent.is_nan() { 0 } else { percent.clamp(0.0, 100.0).floor() as u8 };
+        let mut last = self.last.lock();
+        let pct = pct.max(last.0);
+        let message_changed = message.is_some() && message != last.1.as_deref();
+        if pct == last.0 && !message_changed && epoch.is_none() && loss.is_none() {
+            return;
+        }
+        last.0 = pct;
+        if let Some(m) = message {
+            last.1 = Some(m.to_owned());
+        }
+        drop(last);
+        let (id, message) = (self.run.id.clone(), message.map(str::to_owned));
+        self.shared.store.writer.enqueue_detached(move |conn, fx| {
+            let at = now();
+            runs::set_progress(conn, &id, at, pct, message.as_deref(), epoch, loss)?;
+            runs::push_event(conn, fx, &id, at, EventBody::Progress { progress: pct, message, epoch, loss })
+        });
+    }
+
+    /// Records one value of a metric at a step: appended to the history and set as the latest value.
+    pub fn metric(&self, name: &str, step: u64, value: f64) -> Result<()> {
+        validate_metric_name(name)?;
+        if !value.is_finite() {
+            return Err(Error::invalid(format!("metrics.{name}"), "must be a finite number"));
+        }
+        let (id, name) = (self.run.id.clone(), name.to_owned());
+        self.shared.store.writer.enqueue_detached(move |conn, fx| {
+            let mut latest = serde_json::Map::new();
+            latest.insert(name.clone(), value.into());
+            runs::merge_maps(conn, &id, &latest, &serde_json::Map::new())?;
+            runs::push_event(conn, fx, &id, now(), EventBody::Metric { name, step, value })
+        });
+        Ok(())
+    }
+
+    /// Appends a line to the run's log.
+    pub fn log(&self, line: impl Into<String>) {
+        let mut line = line.into();
+        if line.len() > MAX_LOG_LINE {
+            let mut cut = MAX_LOG_LINE;
+            while !line.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            line.truncate(cut);
+        }
+        let id = self.run.id.clone();
+        self.shared.store.writer.enqueue_detached(move |conn, fx| runs::push_event(conn, fx, &id, now(), EventBody::Log { line }));
+    }
+
+    /// A directory for this run's artifacts (created on first use) under the runner's data directory.
+    pub fn artifact_dir(&self) -> Result<PathBuf> {
+        let dir = self.shared.data_dir.join("runs").join(&self.run.id);
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        Ok(dir)
+    }
+}
+
+/// Metric names: 1..=128 characters, no quotes or control characters.
+pub(crate) fn validate_metric_name(name: &str) -> Result<()> {
+    if name.is_empty() || name.len() > 128 || name.chars().any(|c| c.is_control() || c == '"' || c == '\\') {
+        return Err(Error::invalid("metrics", format!("bad metric name {name:?}: 1 to 128 characters, no quotes or control characters")));
+    }
+    Ok(())
+}

@@ -1,0 +1,115 @@
+//! The worker side of a run: start it, run its task, write how it ended.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+
+use crate::domain::common::now;
+use crate::domain::run::{RunError, RunResults, RunStatus};
+use crate::error::{Error, Result};
+use crate::events::EventBody;
+use crate::executor::{CancelReason, CancelToken, TaskContext, TaskOutput};
+use crate::store::runs;
+
+use super::Shared;
+
+impl Shared {
+    /// Executes one queued run on the calling worker thread. A run cancelled while queued is skipped.
+    pub(crate) fn execute(self: &Arc<Self>, run_id: &str) {
+        let device_default = self.config.read().device.clone();
+        let (run, token) = {
+            let mut live = self.live.lock();
+            let Some(entry) = live.get_mut(run_id) else {
+                return;
+            };
+            if entry.status != RunStatus::Queued {
+                return;
+            }
+            entry.status = RunStatus::Running;
+            let mut run = (*entry.run).clone();
+            run.attempts += 1;
+            run.status = RunStatus::Running;
+            let at = now();
+            run.started_at = Some(at);
+            run.device = Some(run.device.clone().unwrap_or(device_default));
+            let (id, attempts, device) = (run.id.clone(), run.attempts, run.device.clone());
+            self.store.writer.enqueue_detached(move |conn, fx| {
+                runs::mark_started(conn, &id, at, attempts, device.as_deref())?;
+                runs::push_event(conn, fx, &id, at, EventBody::State { status: RunStatus::Running, message: None, error: None })
+            });
+            (run, entry.token.clone())
+        };
+        let task = run.task.as_deref().and_then(|name| self.tasks.read().get(name).cloned());
+        let device = run.device.clone().unwrap_or_else(|| "cpu".into());
+        let outcome = match task {
+            None => Err(Error::not_found("task", run.task.clone().unwrap_or_default())),
+            Some(task) => {
+                let ctx = TaskContext::new(run, token.clone(), self.clone(), device);
+                catch_unwind(AssertUnwindSafe(|| task.run(&ctx))).unwrap_or_else(|panic| {
+                    let msg = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| (*s).to_owned())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "unknown panic".into());
+                    Err(Error::Internal(format!("task panicked: {msg}")))
+                })
+            }
+        };
+        self.finish(run_id, outcome, &token);
+    }
+
+    /// Writes how a run ended. The live entry stays until that write commits, so a concurrent cancel
+    /// sees a final status rather than a stale `running` row.
+    fn finish(self: &Arc<Self>, run_id: &str, outcome: Result<TaskOutput>, token: &CancelToken) {
+        enum End {
+            Done(RunStatus, Option<String>, Option<RunResults>, Option<RunError>, Box<TaskOutput>),
+            Requeue,
+        }
+        let end = match outcome {
+            Ok(out) => {
+                let results = RunResults { summary: out.summary.clone(), rows: out.rows.clone() };
+                End::Done(RunStatus::Succeeded, out.message.clone(), Some(results), None, Box::new(out))
+            }
+            Err(_) if token.reason() == Some(CancelReason::Shutdown) => End::Requeue,
+            Err(_) if token.reason() == Some(CancelReason::Requested) => {
+                End::Done(RunStatus::Cancelled, Some("cancelled by request".into()), None, None, Box::default())
+            }
+            Err(e) => {
+                let error = RunError { code: e.code().as_str().to_owned(), message: e.to_string() };
+                End::Done(RunStatus::Failed, Some(e.to_string()), None, Some(error), Box::default())
+            }
+        };
+        let mut live = self.live.lock();
+        let Some(entry) = live.get_mut(run_id) else {
+            return;
+        };
+        let id = run_id.to_owned();
+        let weak = Arc::downgrade(self);
+        match end {
+            End::Done(status, message, results, error, out) => {
+                entry.status = status;
+                self.store.writer.enqueue_detached(move |conn, fx| {
+                    let at = now();
+                    runs::merge_maps(conn, &id, &out.metrics, &out.artifacts)?;
+                    runs::finish(conn, &id, at, status, message.as_deref(), results.as_ref(), error.as_ref())?;
+                    runs::push_event(conn, fx, &id, at, EventBody::State { status, message, error })?;
+                    fx.after_commit(move || {
+                        if let Some(shared) = weak.upgrade() {
+                            shared.live.lock().remove(&id);
+                        }
+                    });
+                    Ok(())
+                });
+            }
+            End::Requeue => {
+                // Shutdown: back to the queue for the next open; nothing else will dispatch it now.
+                entry.status = RunStatus::Queued;
+                self.store.writer.enqueue_detached(move |conn, fx| {
+                    let at = now();
+                    let message = "requeued: the runner shut down while it ran".to_owned();
+                    runs::requeue(conn, &id, at, &message)?;
+                    runs::push_event(conn, fx, &id, at, EventBody::State { status: RunStatus::Queued, message: Some(message), error: None })
+                });
+            }
+        }
+    }
+}

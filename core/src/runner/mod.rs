@@ -1,0 +1,372 @@
+//! [`Runner`]: the one entry point. It owns the store, the event bus, the scheduler and the worker pool.
+
+mod execute;
+pub(crate) mod records;
+mod registry;
+
+pub use records::OutputDirCheck;
+mod runs;
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use parking_lot::{Mutex, RwLock};
+use rusqlite::{Connection, OptionalExtension};
+
+use crate::domain::common::now;
+use crate::domain::config::RunnerConfig;
+use crate::domain::run::{Run, RunError, RunStatus};
+use crate::error::{Error, Result};
+use crate::events::{EventBody, EventBus};
+use crate::executor::{CancelReason, CancelToken, Pool, Scheduler, Task};
+use crate::store::{Durability, Effects, Store, runs as run_rows};
+
+/// A run the executor owns right now (queued or running, or finishing until its final write commits).
+#[derive(Debug)]
+pub(crate) struct LiveRun {
+    pub(crate) status: RunStatus,
+    pub(crate) token: CancelToken,
+    pub(crate) run: Arc<Run>,
+}
+
+/// State shared by the [`Runner`] handles, the workers and the writer's hooks.
+pub(crate) struct Shared {
+    pub(crate) store: Store,
+    pub(crate) bus: Arc<EventBus>,
+    pub(crate) live: Mutex<HashMap<String, LiveRun>>,
+    pub(crate) sched: Arc<Scheduler>,
+    pub(crate) pool: Pool,
+    pub(crate) tasks: RwLock<HashMap<String, Arc<dyn Task>>>,
+    pub(crate) data_dir: PathBuf,
+    pub(crate) config: RwLock<RunnerConfig>,
+    pub(crate) accepting: AtomicBool,
+    shut_down: AtomicBool,
+    shutdown_timeout: Duration,
+    _lock: File,
+    _temp: Option<tempfile::TempDir>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared").field("data_dir", &self.data_dir).finish_non_exhaustive()
+    }
+}
+
+/// How to open a [`Runner`].
+pub struct RunnerOptions {
+    /// Where files (datasets, artifacts, weights) go; default: next to the database, `<db>.data/`.
+    pub data_dir: Option<PathBuf>,
+    pub durability: Durability,
+    /// Workers to start; default: the stored config (`max_concurrent_workers` when `auto_start_workers`).
+    pub workers: Option<usize>,
+    /// Overrides (and stores) the config's `max_attempts`.
+    pub max_attempts: Option<u32>,
+    /// Most runs of a queue running at once (queues not listed are unlimited).
+    pub queue_limits: HashMap<String, usize>,
+    /// How long shutdown waits for running tasks before asking them to stop.
+    pub shutdown_timeout: Duration,
+    tasks: Vec<(String, Arc<dyn Task>)>,
+}
+
+impl std::fmt::Debug for RunnerOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunnerOptions")
+            .field("data_dir", &self.data_dir)
+            .field("durability", &self.durability)
+            .field("workers", &self.workers)
+            .field("tasks", &self.tasks.iter().map(|t| &t.0).collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for RunnerOptions {
+    fn default() -> Self {
+        Self {
+            data_dir: None,
+            durability: Durability::Full,
+            workers: None,
+            max_attempts: None,
+            queue_limits: HashMap::new(),
+            shutdown_timeout: Duration::from_secs(10),
+            tasks: Vec::new(),
+        }
+    }
+}
+
+impl RunnerOptions {
+    /// Default options.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Registers a task before the runner opens, so runs recovered at open can use it.
+    pub fn task(mut self, name: impl Into<String>, task: impl Task) -> Self {
+        self.tasks.push((name.into(), Arc::new(task)));
+        self
+    }
+
+    /// Sets the number of workers started at open.
+    pub fn workers(mut self, n: usize) -> Self {
+        self.workers = Some(n);
+        self
+    }
+
+    /// Sets the durability of commits.
+    pub fn durability(mut self, d: Durability) -> Self {
+        self.durability = d;
+        self
+    }
+
+    /// Sets how many attempts an interrupted run gets in all.
+    pub fn max_attempts(mut self, n: u32) -> Self {
+        self.max_attempts = Some(n);
+        self
+    }
+
+    /// Limits how many runs of `queue` run at once.
+    pub fn queue_limit(mut self, queue: impl Into<String>, limit: usize) -> Self {
+        self.queue_limits.insert(queue.into(), limit);
+        self
+    }
+
+    /// Sets the data directory.
+    pub fn data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.data_dir = Some(dir.into());
+        self
+    }
+
+    /// Sets how long shutdown waits for running tasks.
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = timeout;
+        self
+    }
+}
+
+/// The runner: registry, recipes, datasets, projects, monitoring, and runs executed on a thread pool.
+///
+/// Cheap to clone; the last clone dropped shuts the runner down (see [`Runner::shutdown`]).
+#[derive(Debug, Clone)]
+pub struct Runner {
+    handle: Arc<Handle>,
+}
+
+#[derive(Debug)]
+struct Handle {
+    shared: Arc<Shared>,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        self.shared.shutdown(self.shared.shutdown_timeout);
+    }
+}
+
+impl Runner {
+    /// Opens (or creates) the runner whose database is at `path`, with default options.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        Self::open_with(path, RunnerOptions::default())
+    }
+
+    /// An ephemeral runner: database and files in a private temporary directory removed when the
+    /// runner is dropped. Commits skip the fsync (nothing is meant to outlive the process).
+    pub fn in_memory() -> Result<Self> {
+        Self::in_memory_with(RunnerOptions::default())
+    }
+
+    /// [`Runner::in_memory`] with options.
+    pub fn in_memory_with(mut options: RunnerOptions) -> Result<Self> {
+        let dir = tempfile::Builder::new().prefix("modelrunner-").tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
+        options.durability = Durability::Normal;
+        open_runner(&dir.path().join("modelrunner.db"), options, Some(dir))
+    }
+
+    /// Opens (or creates) the runner at `path` with `options`. Runs a previous process left `running`
+    /// are recovered first: requeued while attempts remain, else marked failed (`INTERRUPTED`).
+    pub fn open_with(path: impl AsRef<Path>, options: RunnerOptions) -> Result<Self> {
+        open_runner(path.as_ref(), options, None)
+    }
+
+    /// Registers (or replaces) a task under `name`.
+    pub fn register_task(&self, name: impl Into<String>, task: impl Task) -> Result<()> {
+        let name = name.into();
+        crate::domain::common::validate_id("task", &name)?;
+        self.shared().tasks.write().insert(name, Arc::new(task));
+        Ok(())
+    }
+
+    /// Names of the registered tasks, sorted.
+    pub fn task_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.shared().tasks.read().keys().cloned().collect();
+        names.sort();
+        names
+    }
+
+    /// The directory holding stored files, artifacts and weights.
+    pub fn data_dir(&self) -> &Path {
+        &self.shared().data_dir
+    }
+
+    /// Stops taking work, lets running tasks finish for up to `timeout`, then asks the rest to stop
+    /// (they go back to `queued` for the next open), and flushes every pending write. Idempotent.
+    pub fn shutdown(&self, timeout: Duration) {
+        self.shared().shutdown(timeout);
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.handle.shared
+    }
+}
+
+fn open_runner(db_path: &Path, options: RunnerOptions, temp: Option<tempfile::TempDir>) -> Result<Runner> {
+    if let Some(parent) = db_path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+    }
+    let lock_path = with_suffix(db_path, ".lock");
+    let lock = File::options().create(true).truncate(false).write(true).open(&lock_path).map_err(|e| Error::io(&lock_path, e))?;
+    if lock.try_lock().is_err() {
+        return Err(Error::Conflict(format!("database {} is in use by another runner", db_path.display())));
+    }
+    let data_dir = options.data_dir.clone().unwrap_or_else(|| with_suffix(db_path, ".data"));
+    std::fs::create_dir_all(&data_dir).map_err(|e| Error::io(&data_dir, e))?;
+
+    let bus = Arc::new(EventBus::default());
+    let max_attempts = options.max_attempts;
+    if max_attempts == Some(0) {
+        return Err(Error::invalid("max_attempts", "must be at least 1"));
+    }
+    let (store, (config, queued)) = Store::open(db_path, options.durability, bus.clone(), |conn| {
+        let config = load_config(conn, max_attempts)?;
+        recover_interrupted(conn, config.max_attempts)?;
+        let queued: Vec<Run> = run_rows::with_status(conn, RunStatus::Queued)?.into_iter().filter(|r| r.task.is_some()).collect();
+        Ok((config, queued))
+    })?;
+
+    let sched = Arc::new(Scheduler::new(options.queue_limits));
+    let mut tasks: HashMap<String, Arc<dyn Task>> = HashMap::new();
+    tasks.insert("simulator".into(), Arc::new(crate::tasks::simulator::Simulator));
+    for (name, task) in options.tasks {
+        crate::domain::common::validate_id("task", &name)?;
+        tasks.insert(name, task);
+    }
+    let workers = options.workers.unwrap_or(if config.auto_start_workers { config.max_concurrent_workers as usize } else { 0 });
+
+    let shared = Arc::new_cyclic(|weak: &Weak<Shared>| {
+        let weak = weak.clone();
+        let exec: crate::executor::Exec = Arc::new(move |run_id: &str| {
+            if let Some(shared) = weak.upgrade() {
+                shared.execute(run_id);
+            }
+        });
+        Shared {
+            store,
+            bus,
+            live: Mutex::new(HashMap::new()),
+            sched: sched.clone(),
+            pool: Pool::new(sched.clone(), exec),
+            tasks: RwLock::new(tasks),
+            data_dir,
+            config: RwLock::new(config),
+            accepting: AtomicBool::new(true),
+            shut_down: AtomicBool::new(false),
+            shutdown_timeout: options.shutdown_timeout,
+            _lock: lock,
+            _temp: temp,
+        }
+    });
+    {
+        let mut live = shared.live.lock();
+        for run in queued {
+            sched.push(&run.queue, run.priority, run.id.clone());
+            live.insert(run.id.clone(), LiveRun { status: RunStatus::Queued, token: CancelToken::default(), run: Arc::new(run) });
+        }
+    }
+    shared.pool.start(workers)?;
+    Ok(Runner { handle: Arc::new(Handle { shared }) })
+}
+
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+fn load_config(conn: &Connection, max_attempts: Option<u32>) -> Result<RunnerConfig> {
+    let stored: Option<String> = conn.query_row("SELECT doc FROM config WHERE id = 1", [], |r| r.get(0)).optional()?;
+    let mut config = match stored {
+        Some(doc) => serde_json::from_str(&doc).map_err(|e| Error::Storage(format!("corrupt config: {e}")))?,
+        None => RunnerConfig::new_default(now()),
+    };
+    if let Some(n) = max_attempts {
+        config.max_attempts = n;
+    }
+    conn.execute("INSERT OR REPLACE INTO config (id, doc) VALUES (1, ?1)", [serde_json::to_string(&config)?])?;
+    Ok(config)
+}
+
+/// Runs left `running` by a process that died: requeued while attempts remain, else failed.
+/// External runs (no task) are their caller's to report and are left alone.
+fn recover_interrupted(conn: &Connection, max_attempts: u32) -> Result<()> {
+    let mut fx = Effects::default();
+    for run in run_rows::with_status(conn, RunStatus::Running)? {
+        if run.task.is_none() {
+            continue;
+        }
+        let at = now();
+        if run.attempts < max_attempts {
+            let message = format!("requeued after an interrupted attempt ({} of {max_attempts})", run.attempts);
+            run_rows::requeue(conn, &run.id, at, &message)?;
+            run_rows::push_event(
+                conn,
+                &mut fx,
+                &run.id,
+                at,
+                EventBody::State { status: RunStatus::Queued, message: Some(message), error: None },
+            )?;
+        } else {
+            let error = RunError {
+                code: "INTERRUPTED".into(),
+                message: format!("the process running this run stopped; {} of {max_attempts} attempts used", run.attempts),
+            };
+            run_rows::finish(conn, &run.id, at, RunStatus::Failed, Some("interrupted"), None, Some(&error))?;
+            run_rows::push_event(
+                conn,
+                &mut fx,
+                &run.id,
+                at,
+                EventBody::State { status: RunStatus::Failed, message: Some("interrupted".into()), error: Some(error) },
+            )?;
+        }
+    }
+    Ok(())
+}
+
+impl Shared {
+    pub(crate) fn ensure_accepting(&self) -> Result<()> {
+        if self.accepting.load(Ordering::Acquire) { Ok(()) } else { Err(Error::ShuttingDown) }
+    }
+
+    fn shutdown(&self, timeout: Duration) {
+        self.accepting.store(false, Ordering::Release);
+        if self.shut_down.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        self.pool.stop_all();
+        self.sched.close();
+        let deadline = Instant::now() + timeout;
+        if !self.pool.join_until(deadline) {
+            for live in self.live.lock().values() {
+                if live.status == RunStatus::Running {
+                    live.token.cancel(CancelReason::Shutdown);
+                }
+            }
+            if !self.pool.join_until(Instant::now() + Duration::from_secs(2)) {
+                tracing::warn!("some tasks ignored cancellation at shutdown; their runs are recovered at the next open");
+            }
+        }
+        self.store.writer.stop();
+    }
+}

@@ -1,0 +1,433 @@
+//! The model registry, recipes and their immutable versions.
+
+use rusqlite::Connection;
+use serde_json::Value;
+
+use super::Runner;
+use super::runs::ref_error;
+use crate::domain::common::{Page, PageRequest, new_id, now};
+use crate::domain::model::{Model, ModelFilter, ModelPatch, ModelSpec, ModelStatus, ModelTransition};
+use crate::domain::recipe::{Recipe, RecipeFilter, RecipePatch, RecipeSpec, RecipeStatus, RecipeVersion, VersionBump, VersionSpec};
+use crate::domain::run::RunStatus;
+use crate::error::{Error, Result};
+use crate::store::{self, runs};
+
+impl Runner {
+    /// Adds a registry entry (status `draft`).
+    pub fn create_model(&self, spec: ModelSpec) -> Result<Model> {
+        spec.validate()?;
+        self.shared()
+            .store
+            .writer
+            .enqueue(move |conn, _| {
+                check_recipe_refs(conn, spec.recipe_id.as_deref(), spec.recipe_version_id.as_deref())?;
+                let mut family = spec.model_family;
+                if let Some(recipe_id) = &spec.recipe_id {
+                    let recipe: Recipe = store::get_doc(conn, recipe_id)?;
+                    if family.is_some_and(|f| f != recipe.model_family) {
+                        return Err(Error::invalid(
+                            "model_family",
+                            format!("differs from recipe {recipe_id}'s family {}", recipe.model_family),
+                        ));
+                    }
+                    family = Some(recipe.model_family);
+                }
+                let at = now();
+                let model = Model {
+                    id: spec.id.unwrap_or_else(|| new_id("model")),
+                    name: spec.name,
+                    description: spec.description,
+                    model_family: family,
+                    params: spec.params.unwrap_or_else(|| Value::Object(Default::default())),
+                    task: spec.task,
+                    architecture: spec.architecture,
+                    hyperparams: spec.hyperparams,
+                    status: ModelStatus::Draft,
+                    owner: spec.owner,
+                    recipe_id: spec.recipe_id,
+                    recipe_version_id: spec.recipe_version_id,
+                    trained: false,
+                    saved_model_path: None,
+                    trained_run_id: None,
+                    last_trained_at: None,
+                    created_at: at,
+                    updated_at: at,
+                };
+                store::insert_doc(conn, &model)?;
+                Ok(model)
+            })
+            .wait()
+    }
+
+    /// A registry entry by id.
+    pub fn get_model(&self, id: &str) -> Result<Model> {
+        self.shared().store.read(|c| store::get_doc(c, id))
+    }
+
+    /// Registry entries matching `filter`, newest first.
+    pub fn list_models(&self, filter: &ModelFilter) -> Result<Page<Model>> {
+        let filters = [
+            ("model_family", filter.model_family.map(|f| f.as_str().to_owned())),
+            ("status", filter.status.map(|s| s.as_str().to_owned())),
+            ("recipe_id", filter.recipe_id.clone()),
+            ("owner", filter.owner.clone()),
+        ];
+        self.shared().store.read_tx(|c| store::list_docs(c, &filters, filter.page))
+    }
+
+    /// Changes a model. A status change must be an allowed transition and is recorded in the audit trail.
+    pub fn update_model(&self, id: &str, patch: ModelPatch) -> Result<Model> {
+        patch.validate()?;
+        let id = id.to_owned();
+        self.shared()
+            .store
+            .writer
+            .enqueue(move |conn, _| {
+                let mut model: Model = store::get_doc(conn, &id)?;
+                let at = now();
+                if let Some(to) = patch.status.filter(|s| *s != model.status) {
+                    if !model.status.can_move_to(to) {
+                        return Err(Error::Conflict(format!("model {id} cannot move from {} to {to}", model.status)));
+                    }
+                    let transition = ModelTransition {
+                        model_id: id.clone(),
+                        from: model.status,
+                        to,
+                        by: patch.changed_by.clone(),
+                        note: patch.note.clone(),
+                        at,
+                    };
+                    conn.prepare_cached("INSERT INTO model_transitions (model_id, doc) VALUES (?1, ?2)")?
+                        .execute(rusqlite::params![id, serde_json::to_string(&transition)?])?;
+                    model.status = to;
+                }
+                if let Some(v) = patch.name {
+                    model.name = v;
+                }
+                if let Some(v) = patch.description {
+                    model.description = Some(v);
+                }
+                if let Some(v) = patch.owner {
+                    model.owner = Some(v);
+                }
+                if let Some(v) = patch.architecture {
+                    model.architecture = Some(v);
+                }
+                if let Some(v) = patch.hyperparams {
+                    model.hyperparams = Some(v);
+                }
+                if let Some(v) = patch.params {
+                    model.params = v;
+                }
+                model.updated_at = at;
+                store::update_doc(conn, &model)?;
+                Ok(model)
+            })
+            .wait()
+    }
+
+    /// Stores a (new) definition: architecture and hyperparameters; the model becomes untrained and
+    /// forgets its saved weights (004's `save` without a run).
+    pub fn save_model_definition(&self, id: &str, architecture: Option<Value>, hyperparams: Option<Value>) -> Result<Model> {
+        let patch = ModelPatch { architecture, hyperparams, ..ModelPatch::default() };
+        patch.validate()?;
+        let id = id.to_owned();
+        self.shared()
+            .store
+            .writer
+            .enqueue(move |conn, _| {
+                let mut model: Model = store::get_doc(conn, &id)?;
+                if let Some(a) = patch.architecture {
+                    model.architecture = Some(a);
+                }
+                if let Some(h) = patch.hyperparams {
+                    model.hyperparams = Some(h);
+                }
+                model.trained = false;
+                model.saved_model_path = None;
+                model.trained_run_id = None;
+                model.updated_at = now();
+                store::update_doc(conn, &model)?;
+                Ok(model)
+            })
+            .wait()
+    }
+
+    /// Makes a succeeded run's saved weights the model's (004's `save` with a `run_id`). The run must
+    /// belong to the model, have succeeded, and have a `model_path` artifact that exists on disk.
+    pub fn promote_run(&self, model_id: &str, run_id: &str) -> Result<Model> {
+        let (model_id, run_id) = (model_id.to_owned(), run_id.to_owned());
+        self.shared()
+            .store
+            .writer
+            .enqueue(move |conn, _| {
+                let mut model: Model = store::get_doc(conn, &model_id)?;
+                let run = runs::get(conn, &run_id).map_err(|e| ref_error(e, "run_id"))?;
+                if run.model_id.as_deref() != Some(model_id.as_str()) {
+                    return Err(Error::invalid("run_id", format!("run {run_id} does not belong to model {model_id}")));
+                }
+                if run.status != RunStatus::Succeeded {
+                    return Err(Error::Conflict(format!("run {run_id} is {}; only a succeeded run can be promoted", run.status)));
+                }
+                let path = run.artifacts.get("model_path").and_then(Value::as_str).map(str::to_owned);
+                let Some(path) = path.filter(|p| std::path::Path::new(p).is_file()) else {
+                    return Err(Error::Conflict(format!("run {run_id} has no saved weights on disk")));
+                };
+                model.trained = true;
+                model.saved_model_path = Some(path);
+                model.trained_run_id = Some(run_id);
+                model.last_trained_at = run.finished_at;
+                model.updated_at = now();
+                store::update_doc(conn, &model)?;
+                Ok(model)
+            })
+            .wait()
+    }
+
+    /// The audit trail of a model's status changes, oldest first.
+    pub fn model_transitions(&self, id: &str) -> Result<Vec<ModelTransition>> {
+        self.shared().store.read_tx(|c| {
+            store::get_doc::<Model>(c, id)?;
+            let mut stmt = c.prepare_cached("SELECT doc FROM model_transitions WHERE model_id = ?1 ORDER BY seq")?;
+            let docs = stmt.query_map([id], |r| r.get::<_, String>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
+            docs.iter().map(|d| serde_json::from_str(d).map_err(|e| Error::Storage(format!("corrupt transition: {e}")))).collect()
+        })
+    }
+
+    /// Creates a recipe; its manifest becomes version 1.0.0 ("Initial version").
+    pub fn create_recipe(&self, spec: RecipeSpec) -> Result<Recipe> {
+        spec.validate()?;
+        self.shared()
+            .store
+            .writer
+            .enqueue(move |conn, _| {
+                if let Some(parent) = &spec.parent_id {
+                    store::get_doc::<Recipe>(conn, parent).map_err(|e| ref_error(e, "parent_id"))?;
+                }
+                let at = now();
+                let id = spec.id.unwrap_or_else(|| new_id("recipe"));
+                let version = RecipeVersion {
+                    version_id: new_id("ver"),
+                    recipe_id: id.clone(),
+                    version_number: "1.0.0".into(),
+                    manifest: spec.manifest.clone(),
+                    diff_from_prev: None,
+                    change_note: Some("Initial version".into()),
+                    created_by: spec.created_by,
+                    created_at: at,
+                };
+                let recipe = Recipe {
+                    id,
+                    name: spec.name,
+                    model_family: spec.model_family,
+                    level: spec.level,
+                    status: spec.status.unwrap_or(RecipeStatus::Draft),
+                    parent_id: spec.parent_id,
+                    tags: spec.tags,
+                    manifest: spec.manifest,
+                    latest_version_id: Some(version.version_id.clone()),
+                    created_at: at,
+                    updated_at: at,
+                };
+                store::insert_doc(conn, &recipe)?;
+                store::insert_doc(conn, &version)?;
+                Ok(recipe)
+            })
+            .wait()
+    }
+
+    /// A recipe by id.
+    pub fn get_recipe(&self, id: &str) -> Result<Recipe> {
+        self.shared().store.read(|c| store::get_doc(c, id))
+    }
+
+    /// Recipes matching `filter`, newest first.
+    pub fn list_recipes(&self, filter: &RecipeFilter) -> Result<Page<Recipe>> {
+        let filters = [
+            ("model_family", filter.model_family.map(|f| f.as_str().to_owned())),
+            ("level", filter.level.map(|l| l.as_str().to_owned())),
+            ("status", filter.status.map(|s| s.as_str().to_owned())),
+            ("parent_id", filter.parent_id.clone()),
+        ];
+        self.shared().store.read_tx(|c| store::list_docs(c, &filters, filter.page))
+    }
+
+    /// Changes a recipe's name, status, level or tags.
+    pub fn update_recipe(&self, id: &str, patch: RecipePatch) -> Result<Recipe> {
+        patch.validate()?;
+        let id = id.to_owned();
+        self.shared()
+            .store
+            .writer
+            .enqueue(move |conn, _| {
+                let mut recipe: Recipe = store::get_doc(conn, &id)?;
+                if let Some(v) = patch.name {
+                    recipe.name = v;
+                }
+                if let Some(v) = patch.status {
+                    recipe.status = v;
+                }
+                if let Some(v) = patch.level {
+                    recipe.level = v;
+                }
+                if let Some(v) = patch.tags {
+                    recipe.tags = v;
+                }
+                recipe.updated_at = now();
+                store::update_doc(conn, &recipe)?;
+                Ok(recipe)
+            })
+            .wait()
+    }
+
+    /// Deletes a recipe with its versions and synthetic examples. A recipe that models or child recipes
+    /// still reference is a `Conflict`.
+    pub fn delete_recipe(&self, id: &str) -> Result<()> {
+        let id = id.to_owned();
+        self.shared()
+            .store
+            .writer
+            .enqueue(move |conn, _| {
+                store::get_doc::<Recipe>(conn, &id)?;
+                let models: i64 = conn.query_row("SELECT COUNT(*) FROM models WHERE recipe_id = ?1", [&id], |r| r.get(0))?;
+                let children: i64 = conn.query_row("SELECT COUNT(*) FROM recipes WHERE parent_id = ?1", [&id], |r| r.get(0))?;
+                if models > 0 || children > 0 {
+                    return Err(Error::Conflict(format!("recipe {id} is used by {models} model(s) and {children} cloned recipe(s)")));
+                }
+                conn.execute("DELETE FROM recipe_versions WHERE recipe_id = ?1", [&id])?;
+                conn.execute("DELETE FROM synthetic_examples WHERE recipe_id = ?1", [&id])?;
+                store::delete_doc::<Recipe>(conn, &id)
+            })
+            .wait()
+    }
+
+    /// Copies a recipe under a new id and `name`, with `parent_id` set to the source, status `draft`,
+    /// and the source's latest version as its version 1.0.0.
+    pub fn clone_recipe(&self, id: &str, name: &str, created_by: Option<String>) -> Result<Recipe> {
+        crate::domain::common::require_text("name", name, 256)?;
+        let (id, name) = (id.to_owned(), name.to_owned());
+        self.shared()
+            .store
+            .writer
+            .enqueue(move |conn, _| {
+                let source: Recipe = store::get_doc(conn, &id)?;
+                let latest = latest_version(conn, &id)?;
+                let at = now();
+                let new_id_ = new_id("recipe");
+                let version = RecipeVersion {
+                    version_id: new_id("ver"),
+                    recipe_id: new_id_.clone(),
+                    version_number: "1.0.0".into(),
+                    manifest: source.manifest.clone(),
+                    diff_from_prev: None,
+                    change_note: Some(match &latest {
+                        Some(v) => {
+                            format!("Cloned from {} version {}", source.id, v.version_number)
+                        }
+                        None => format!("Cloned from {}", source.id),
+                    }),
+                    created_by,
+                    created_at: at,
+                };
+                let recipe = Recipe {
+                    id: new_id_,
+                    name,
+                    model_family: source.model_family,
+                    level: source.level,
+                    status: RecipeStatus::Draft,
+                    parent_id: Some(source.id.clone()),
+                    tags: source.tags.clone(),
+                    manifest: source.manifest,
+                    latest_version_id: Some(version.version_id.clone()),
+                    created_at: at,
+                    updated_at: at,
+                };
+                store::insert_doc(conn, &recipe)?;
+                store::insert_doc(conn, &version)?;
+                Ok(recipe)
+            })
+            .wait()
+    }
+
+    /// Adds an immutable version: the number is bumped from the latest (minor by default) and the
+    /// difference from the previous manifest is stored as an RFC 6902 JSON Patch.
+    pub fn create_recipe_version(&self, recipe_id: &str, spec: VersionSpec) -> Result<RecipeVersion> {
+        spec.validate()?;
+        let recipe_id = recipe_id.to_owned();
+        self.shared()
+            .store
+            .writer
+            .enqueue(move |conn, _| {
+                let mut recipe: Recipe = store::get_doc(conn, &recipe_id)?;
+                let prev = latest_version(conn, &recipe_id)?;
+                let (number, diff) = match &prev {
+                    Some(prev) => {
+                        let mut v = semver::Version::parse(&prev.version_number)
+                            .map_err(|e| Error::Storage(format!("bad stored version {}: {e}", prev.version_number)))?;
+                        match spec.bump {
+                            VersionBump::Major => v = semver::Version::new(v.major + 1, 0, 0),
+                            VersionBump::Minor => v = semver::Version::new(v.major, v.minor + 1, 0),
+                            VersionBump::Patch => v = semver::Version::new(v.major, v.minor, v.patch + 1),
+                        }
+                        let patch = json_patch::diff(&prev.manifest, &spec.manifest);
+                        (v.to_string(), Some(serde_json::to_value(patch)?))
+                    }
+                    None => ("1.0.0".to_owned(), None),
+                };
+                let at = now();
+                let version = RecipeVersion {
+                    version_id: new_id("ver"),
+                    recipe_id: recipe_id.clone(),
+                    version_number: number,
+                    manifest: spec.manifest,
+                    diff_from_prev: diff,
+                    change_note: spec.change_note,
+                    created_by: spec.created_by,
+                    created_at: at,
+                };
+                store::insert_doc(conn, &version)?;
+                recipe.manifest = version.manifest.clone();
+                recipe.latest_version_id = Some(version.version_id.clone());
+                recipe.updated_at = at;
+                store::update_doc(conn, &recipe)?;
+                Ok(version)
+            })
+            .wait()
+    }
+
+    /// A recipe's versions, newest first.
+    pub fn list_recipe_versions(&self, recipe_id: &str, page: PageRequest) -> Result<Page<RecipeVersion>> {
+        self.shared().store.read_tx(|c| {
+            store::get_doc::<Recipe>(c, recipe_id)?;
+            store::list_docs(c, &[("recipe_id", Some(recipe_id.to_owned()))], page)
+        })
+    }
+
+    /// One version of a recipe.
+    pub fn get_recipe_version(&self, recipe_id: &str, version_id: &str) -> Result<RecipeVersion> {
+        let version: RecipeVersion = self.shared().store.read(|c| store::get_doc(c, version_id))?;
+        if version.recipe_id != recipe_id {
+            return Err(Error::not_found("recipe version", format!("{recipe_id}/{version_id}")));
+        }
+        Ok(version)
+    }
+}
+
+fn latest_version(conn: &Connection, recipe_id: &str) -> Result<Option<RecipeVersion>> {
+    let page = store::list_docs::<RecipeVersion>(conn, &[("recipe_id", Some(recipe_id.to_owned()))], PageRequest { limit: 1, offset: 0 })?;
+    Ok(page.items.into_iter().next())
+}
+
+/// A recipe and version pair must exist and belong together.
+pub(super) fn check_recipe_refs(conn: &Connection, recipe_id: Option<&str>, version_id: Option<&str>) -> Result<()> {
+    if let Some(rid) = recipe_id {
+        store::get_doc::<Recipe>(conn, rid).map_err(|e| ref_error(e, "recipe_id"))?;
+    }
+    if let Some(vid) = version_id {
+        let v: RecipeVersion = store::get_doc(conn, vid).map_err(|e| ref_error(e, "recipe_version_id"))?;
+        if recipe_id.is_some_and(|rid| rid != v.recipe_id) {
+            return Err(Error::invalid("recipe_version_id", format!("version {vid} belongs to recipe {}", v.recipe_id)));
+        }
+    }
+    Ok(())
+}

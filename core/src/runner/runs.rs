@@ -1,0 +1,345 @@
+//! Submitting, watching and cancelling runs.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::Map;
+
+use super::{LiveRun, Runner};
+use crate::domain::common::{Page, new_id, now};
+use crate::domain::run::{DEFAULT_QUEUE, LogLine, MetricPoint, Run, RunFilter, RunReport, RunResults, RunSpec, RunStatus};
+use crate::error::{Error, Result};
+use crate::events::{Event, EventBody, Subscription};
+use crate::executor::{CancelReason, CancelToken, TaskSubmit};
+use crate::store::{self, runs};
+
+/// Most history events a subscription to all runs replays.
+const MAX_REPLAY: u32 = 100_000;
+
+impl Runner {
+    /// Validates and durably stores a run, then queues it. Returns once the run is committed (with the
+    /// configured durability); from then on it survives a crash.
+    ///
+    /// A spec with a `task` is executed by that registered task; one without is an external run whose
+    /// caller reports its state with [`Runner::report_run`].
+    pub fn submit(&self, spec: RunSpec) -> Result<Run> {
+        let shared = self.shared();
+        shared.ensure_accepting()?;
+        spec.validate()?;
+        let model = self.check_run_refs(&spec)?;
+        if let Some(name) = &spec.task {
+            let task = shared.tasks.read().get(name).cloned().ok_or_else(|| {
+                Error::invalid("task", format!("no task is registered under {name:?} (registered: {})", self.task_names().join(", ")))
+            })?;
+            task.validate(&TaskSubmit { spec: &spec, model: model.as_ref() })?;
+        }
+        let at = now();
+        let run = Arc::new(Run {
+            id: new_id("run"),
+            seq: 0,
+            kind: spec.kind,
+            task: spec.task,
+            name: spec.name,
+            description: spec.description,
+            model_id: spec.model_id,
+            recipe_id: spec.recipe_id,
+            recipe_version_id: spec.recipe_version_id,
+            dataset_id: spec.dataset_id,
+            project_id: spec.project_id,
+            inputs: spec.inputs,
+            hyperparams: spec.hyperparams,
+            queue: spec.queue.unwrap_or_else(|| DEFAULT_QUEUE.to_owned()),
+            priority: spec.priority,
+            status: RunStatus::Queued,
+            progress: 0,
+            message: None,
+            current_epoch: None,
+            current_loss: None,
+            metrics: Map::new(),
+            artifacts: Map::new(),
+            results: None,
+            error: None,
+            attempts: 0,
+            submitted_by: spec.submitted_by,
+            device: spec.device,
+            created_at: at,
+            started_at: None,
+            updated_at: at,
+            finished_at: None,
+        });
+        let executable = run.task.is_some();
+        let pending = {
+            let mut live = shared.live.lock();
+            if executable {
+                live.insert(run.id.clone(), LiveRun { status: RunStatus::Queued, token: CancelToken::default(), run: run.clone() });
+            }
+            let (row, weak) = (run.clone(), Arc::downgrade(shared));
+            shared.store.writer.enqueue(move |conn, fx| {
+                let seq = runs::insert(conn, &row)?;
+                runs::push_event(
+                    conn,
+                    fx,
+                    &row.id,
+                    row.created_at,
+                    EventBody::State { status: RunStatus::Queued, message: None, error: None },
+                )?;
+                if executable {
+                    fx.after_commit(move || {
+                        if let Some(shared) = weak.upgrade() {
+                            shared.sched.push(&row.queue, row.priority, row.id.clone());
+                        }
+                    });
+                }
+                Ok(seq)
+            })
+        };
+        match pending.wait() {
+            Ok(seq) => {
+                let mut run = Arc::unwrap_or_clone(run);
+                run.seq = seq;
+                Ok(run)
+            }
+            Err(e) => {
+                shared.live.lock().remove(&run.id);
+                Err(e)
+            }
+        }
+    }
+
+    /// Referenced entities must exist; returns the model when one is named.
+    fn check_run_refs(&self, spec: &RunSpec) -> Result<Option<crate::domain::model::Model>> {
+        let any_ref = spec.model_id.is_some()
+            || spec.recipe_id.is_some()
+            || spec.recipe_version_id.is_some()
+            || spec.dataset_id.is_some()
+            || spec.project_id.is_some();
+        if !any_ref {
+            return Ok(None);
+        }
+        self.shared().store.read_tx(|conn| {
+            let model = spec.model_id.as_deref().map(|id| store::get_doc(conn, id).map_err(|e| ref_error(e, "model_id"))).transpose()?;
+            super::registry::check_recipe_refs(conn, spec.recipe_id.as_deref(), spec.recipe_version_id.as_deref())?;
+            if let Some(id) = &spec.dataset_id {
+                store::get_doc::<crate::domain::dataset::Dataset>(conn, id).map_err(|e| ref_error(e, "dataset_id"))?;
+            }
+            if let Some(id) = &spec.project_id {
+                store::get_doc::<crate::domain::project::Project>(conn, id).map_err(|e| ref_error(e, "project_id"))?;
+            }
+            Ok(model)
+        })
+    }
+
+    /// A run by id.
+    pub fn get_run(&self, id: &str) -> Result<Run> {
+        self.shared().store.read(|c| runs::get(c, id))
+    }
+
+    /// Runs matching `filter`, newest first, with the total count.
+    pub fn list_runs(&self, filter: &RunFilter) -> Result<Page<Run>> {
+        self.shared().store.read_tx(|c| runs::list(c, filter))
+    }
+
+    /// Cancels a run. Queued: it becomes `cancelled` at once. Running: its task is asked to stop and
+    /// the run ends `cancelled` at the task's next check (the returned run is still `running`; use
+    /// [`Runner::wait`]). Already finished: a `Conflict` error.
+    pub fn cancel_run(&self, id: &str) -> Result<Run> {
+        let shared = self.shared();
+        let pending = {
+            let mut live = shared.live.lock();
+            match live.get_mut(id) {
+                Some(entry) => match entry.status {
+                    RunStatus::Queued => {
+                        entry.status = RunStatus::Cancelled;
+                        entry.token.cancel(CancelReason::Requested);
+                        let (id, weak) = (id.to_owned(), Arc::downgrade(shared));
+                        shared.store.writer.enqueue(move |conn, fx| {
+                            write_cancelled(conn, fx, &id)?;
+                            fx.after_commit(move || {
+                                if let Some(shared) = weak.upgrade() {
+                                    shared.live.lock().remove(&id);
+                                }
+                            });
+                            Ok(())
+                        })
+                    }
+                    RunStatus::Running => {
+                        entry.token.cancel(CancelReason::Requested);
+                        let id = id.to_owned();
+                        shared.store.writer.enqueue(move |conn, fx| {
+                            runs::push_event(conn, fx, &id, now(), EventBody::Log { line: "cancellation requested".into() })
+                        })
+                    }
+                    done => {
+                        return Err(Error::Conflict(format!("run {id} is already {done}; it cannot be cancelled")));
+                    }
+                },
+                None => {
+                    let id = id.to_owned();
+                    shared.store.writer.enqueue(move |conn, fx| {
+                        let run = runs::get(conn, &id)?;
+                        if run.status.is_terminal() {
+                            return Err(Error::Conflict(format!("run {id} is already {}; it cannot be cancelled", run.status)));
+                        }
+                        write_cancelled(conn, fx, &id)
+                    })
+                }
+            }
+        };
+        pending.wait()?;
+        self.get_run(id)
+    }
+
+    /// Waits until the run reaches a final status (or `timeout` passes: a `Timeout` error) and returns it.
+    pub fn wait(&self, id: &str, timeout: Duration) -> Result<Run> {
+        let deadline = Instant::now() + timeout;
+        let mut sub = self.subscribe(id)?;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match sub.next_timeout(left) {
+                Ok(Some(e)) if e.body.is_terminal() => break,
+                Ok(Some(_)) => {}
+                Ok(None) => break,
+                Err(()) => {
+                    return Err(Error::Timeout(format!("run {id} did not finish within {timeout:?}")));
+                }
+            }
+        }
+        self.get_run(id)
+    }
+
+    /// Events of one run: its whole history first, then live events; ends after its final state.
+    pub fn subscribe(&self, id: &str) -> Result<Subscription> {
+        let shared = self.shared();
+        shared.store.read(|c| runs::get(c, id).map(|_| ()))?;
+        let live = shared.bus.register_run(id);
+        let history = shared.store.read(|c| runs::events_of(c, id))?;
+        Ok(Subscription::new(history, live, 0, true))
+    }
+
+    /// Events of all runs. With `after = Some(id)`, events after that id are replayed first (at most
+    /// 100,000); with `None`, only events from now on.
+    pub fn subscribe_all(&self, after: Option<u64>) -> Result<Subscription> {
+        let shared = self.shared();
+        let live = shared.bus.register_all();
+        match after {
+            Some(after) => {
+                let history = shared.store.read(|c| runs::events_after(c, after, MAX_REPLAY))?;
+                Ok(Subscription::new(history, live, after, false))
+            }
+            None => {
+                let last = shared.store.read(runs::last_event_id)?;
+                Ok(Subscription::new(Vec::new(), live, last, false))
+            }
+        }
+    }
+
+    /// The stored events of a run, in order.
+    pub fn run_events(&self, id: &str) -> Result<Vec<Event>> {
+        self.shared().store.read_tx(|c| {
+            runs::get(c, id)?;
+            runs::events_of(c, id)
+        })
+    }
+
+    /// The metric history of a run (all metrics, or the one named), in order.
+    pub fn run_metric_history(&self, id: &str, name: Option<&str>) -> Result<Vec<MetricPoint>> {
+        self.shared().store.read_tx(|c| {
+            runs::get(c, id)?;
+            runs::metric_history(c, id, name)
+        })
+    }
+
+    /// The log of a run, in order.
+    pub fn run_logs(&self, id: &str) -> Result<Vec<LogLine>> {
+        self.shared().store.read_tx(|c| {
+            runs::get(c, id)?;
+            runs::logs(c, id)
+        })
+    }
+
+    /// The results of a succeeded run; `NotReady` before that.
+    pub fn run_results(&self, id: &str) -> Result<RunResults> {
+        let run = self.get_run(id)?;
+        match (run.status, run.results) {
+            (RunStatus::Succeeded, Some(results)) => Ok(results),
+            (RunStatus::Succeeded, None) => Ok(RunResults::default()),
+            (status, _) => Err(Error::NotReady(format!("run {id} is {status}; results are available once it succeeds"))),
+        }
+    }
+
+    /// Reports on a run (001's update): metrics, artifacts and log lines for any run; status, progress,
+    /// message and error only for external runs (a run executed here is the executor's to move).
+    pub fn report_run(&self, id: &str, report: RunReport) -> Result<Run> {
+        if let Some(p) = report.progress
+            && p > 100
+        {
+            return Err(Error::invalid("progress", format!("must be between 0 and 100, got {p}")));
+        }
+        if let Some(metrics) = &report.metrics {
+            for name in metrics.keys() {
+                crate::executor::validate_metric_name(name)?;
+            }
+        }
+        let id = id.to_owned();
+        self.shared().store.writer.enqueue(move |conn, fx| apply_report(conn, fx, &id, report)).wait()
+    }
+}
+
+pub(super) fn ref_error(e: Error, field: &str) -> Error {
+    match e {
+        Error::NotFound { kind, id } => Error::invalid(field, format!("{kind} {id} does not exist")),
+        other => other,
+    }
+}
+
+fn write_cancelled(conn: &rusqlite::Connection, fx: &mut store::Effects, id: &str) -> Result<()> {
+    let at = now();
+    let message = Some("cancelled by request".to_owned());
+    runs::finish(conn, id, at, RunStatus::Cancelled, message.as_deref(), None, None)?;
+    runs::push_event(conn, fx, id, at, EventBody::State { status: RunStatus::Cancelled, message, error: None })
+}
+
+fn apply_report(conn: &rusqlite::Connection, fx: &mut store::Effects, id: &str, report: RunReport) -> Result<Run> {
+    let run = runs::get(conn, id)?;
+    let executed = run.task.is_some();
+    let moves_state = report.status.is_some() || report.progress.is_some() || report.error.is_some();
+    if executed && moves_state {
+        return Err(Error::Conflict(format!("run {id} is executed by the runner; only metrics, artifacts and logs can be reported")));
+    }
+    let at = now();
+    if let Some(status) = report.status.filter(|s| *s != run.status) {
+        if !run.status.can_move_to(status) {
+            return Err(Error::Conflict(format!("run {id} cannot move from {} to {status}", run.status)));
+        }
+        runs::set_external_status(conn, id, at, status)?;
+        if let Some(error) = &report.error {
+            runs::set_error(conn, id, error)?;
+        }
+        runs::push_event(conn, fx, id, at, EventBody::State { status, message: report.message.clone(), error: report.error.clone() })?;
+    } else if let Some(error) = &report.error {
+        runs::set_error(conn, id, error)?;
+    }
+    if report.progress.is_some() || report.message.is_some() {
+        let progress = report.progress.unwrap_or(run.progress).max(run.progress);
+        runs::set_progress(conn, id, at, progress, report.message.as_deref(), None, None)?;
+        runs::push_event(conn, fx, id, at, EventBody::Progress { progress, message: report.message.clone(), epoch: None, loss: None })?;
+    }
+    let metrics = report.metrics.unwrap_or_default();
+    let artifacts = report.artifacts.unwrap_or_default();
+    runs::merge_maps(conn, id, &metrics, &artifacts)?;
+    for (name, value) in &metrics {
+        if let Some(v) = value.as_f64().filter(|v| v.is_finite()) {
+            let step = runs::metric_history(conn, id, Some(name))?.len() as u64;
+            runs::push_event(conn, fx, id, at, EventBody::Metric { name: name.clone(), step, value: v })?;
+        }
+    }
+    if let Some(text) = report.logs {
+        for line in text.lines() {
+            runs::push_event(conn, fx, id, at, EventBody::Log { line: line.to_owned() })?;
+        }
+    }
+    if !metrics.is_empty() || !artifacts.is_empty() {
+        conn.execute("UPDATE runs SET updated_at = ?2 WHERE id = ?1", rusqlite::params![id, crate::domain::common::ts_to_sql(&at)])?;
+    }
+    runs::get(conn, id)
+}

@@ -1,0 +1,3 @@
+//! Tasks built into the core.
+
+pub mod simulator;

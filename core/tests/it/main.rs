@@ -1,0 +1,10 @@
+//! Integration tests of the `modelrunner` core (one binary, linked once).
+
+mod common;
+mod crash;
+mod events;
+mod executor;
+mod records;
+mod registry;
+mod runs;
+mod validation;
