@@ -4,8 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 echo "== cargo test (unit, integration, doc tests incl. README)"
-cargo test --workspace --all-targets
-cargo test --workspace --doc
+cargo test --workspace
 
 echo "== main job smoke run"
 tmp="$(mktemp -d)"

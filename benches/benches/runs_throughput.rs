@@ -119,7 +119,11 @@ fn main() {
     }
     println!("workers: {workers}; peer: one INSERT+COMMIT per submit, synchronous=FULL");
     println!("{:<34} {:>12} {:>14} {:>12} {:>16} {:>8}", "case", "runs/s", "start p50 µs", "start p99 µs", "peer submits/s", "ratio");
-    for (threads, per_thread) in [(1, single), (8, multi)] {
+    let cases: Vec<(usize, usize)> = match std::env::var("MR_BENCH_THREADS").ok().and_then(|t| t.parse().ok()) {
+        Some(t) => vec![(t, if t == 1 { single } else { multi })],
+        None => vec![(1, single), (8, multi)],
+    };
+    for (threads, per_thread) in cases {
         let ours = bench_modelrunner(threads, per_thread, workers, durability);
         let peer = bench_sqlite_peer(threads, per_thread.min(if quick { 250 } else { 5_000 }));
         println!(

@@ -7,7 +7,7 @@ use parking_lot::Mutex;
 use serde_json::Value;
 
 use super::CancelToken;
-use crate::domain::common::now;
+use crate::domain::common::{now, ts_to_sql};
 use crate::domain::run::Run;
 use crate::error::{Error, Result};
 use crate::events::EventBody;
@@ -93,11 +93,12 @@ impl TaskContext {
             last.1 = Some(m.to_owned());
         }
         drop(last);
-        let (id, message) = (self.run.id.clone(), message.map(str::to_owned));
+        let (id, message, at) = (self.run.id.clone(), message.map(str::to_owned), now());
+        let at_sql = ts_to_sql(&at);
+        let event = runs::EventRow::new(&id, at, EventBody::Progress { progress: pct, message: message.clone(), epoch, loss });
         self.shared.store.writer.enqueue_detached(move |conn, fx| {
-            let at = now();
-            runs::set_progress(conn, &id, at, pct, message.as_deref(), epoch, loss)?;
-            runs::push_event(conn, fx, &id, at, EventBody::Progress { progress: pct, message, epoch, loss })
+            runs::set_progress(conn, &id, &at_sql, pct, message.as_deref(), epoch, loss)?;
+            runs::push_event_row(conn, fx, event?)
         });
     }
 
@@ -107,12 +108,14 @@ impl TaskContext {
         if !value.is_finite() {
             return Err(Error::invalid(format!("metrics.{name}"), "must be a finite number"));
         }
-        let (id, name) = (self.run.id.clone(), name.to_owned());
+        let id = self.run.id.clone();
+        let mut latest = serde_json::Map::new();
+        latest.insert(name.to_owned(), value.into());
+        let latest = serde_json::to_string(&latest)?;
+        let event = runs::EventRow::new(&id, now(), EventBody::Metric { name: name.to_owned(), step, value })?;
         self.shared.store.writer.enqueue_detached(move |conn, fx| {
-            let mut latest = serde_json::Map::new();
-            latest.insert(name.clone(), value.into());
-            runs::merge_maps(conn, &id, &latest, &serde_json::Map::new())?;
-            runs::push_event(conn, fx, &id, now(), EventBody::Metric { name, step, value })
+            runs::merge_json(conn, &id, &latest, "{}")?;
+            runs::push_event_row(conn, fx, event)
         });
         Ok(())
     }
@@ -127,8 +130,8 @@ impl TaskContext {
             }
             line.truncate(cut);
         }
-        let id = self.run.id.clone();
-        self.shared.store.writer.enqueue_detached(move |conn, fx| runs::push_event(conn, fx, &id, now(), EventBody::Log { line }));
+        let Ok(event) = runs::EventRow::new(&self.run.id, now(), EventBody::Log { line }) else { return };
+        self.shared.store.writer.enqueue_detached(move |conn, fx| runs::push_event_row(conn, fx, event));
     }
 
     /// A directory for this run's artifacts (created on first use) under the runner's data directory.

@@ -3,7 +3,7 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
-use crate::domain::common::now;
+use crate::domain::common::{now, ts_to_sql};
 use crate::domain::run::{RunError, RunResults, RunStatus};
 use crate::error::{Error, Result};
 use crate::events::EventBody;
@@ -31,10 +31,11 @@ impl Shared {
             let at = now();
             run.started_at = Some(at);
             run.device = Some(run.device.clone().unwrap_or(device_default));
-            let (id, attempts, device) = (run.id.clone(), run.attempts, run.device.clone());
+            let (id, attempts, device, at_sql) = (run.id.clone(), run.attempts, run.device.clone(), ts_to_sql(&at));
+            let event = runs::EventRow::new(&id, at, EventBody::State { status: RunStatus::Running, message: None, error: None });
             self.store.writer.enqueue_detached(move |conn, fx| {
-                runs::mark_started(conn, &id, at, attempts, device.as_deref())?;
-                runs::push_event(conn, fx, &id, at, EventBody::State { status: RunStatus::Running, message: None, error: None })
+                runs::mark_started(conn, &id, &at_sql, attempts, device.as_deref())?;
+                runs::push_event_row(conn, fx, event?)
             });
             (run, entry.token.clone())
         };
@@ -87,11 +88,13 @@ impl Shared {
         match end {
             End::Done(status, message, results, error, out) => {
                 entry.status = status;
+                let at = now();
+                let row = runs::FinishRow::new(&at, status, message.as_deref(), results.as_ref(), error.as_ref());
+                let event = runs::EventRow::new(&id, at, EventBody::State { status, message, error });
                 self.store.writer.enqueue_detached(move |conn, fx| {
-                    let at = now();
                     runs::merge_maps(conn, &id, &out.metrics, &out.artifacts)?;
-                    runs::finish(conn, &id, at, status, message.as_deref(), results.as_ref(), error.as_ref())?;
-                    runs::push_event(conn, fx, &id, at, EventBody::State { status, message, error })?;
+                    runs::finish_row(conn, &id, &row?)?;
+                    runs::push_event_row(conn, fx, event?)?;
                     fx.after_commit(move || {
                         if let Some(shared) = weak.upgrade() {
                             shared.live.lock().remove(&id);

@@ -68,25 +68,22 @@ impl Runner {
             finished_at: None,
         });
         let executable = run.task.is_some();
+        let row = runs::RunRow::new(&run)?;
+        let queued = runs::EventRow::new(&run.id, at, EventBody::State { status: RunStatus::Queued, message: None, error: None })?;
         let pending = {
             let mut live = shared.live.lock();
             if executable {
                 live.insert(run.id.clone(), LiveRun { status: RunStatus::Queued, token: CancelToken::default(), run: run.clone() });
             }
-            let (row, weak) = (run.clone(), Arc::downgrade(shared));
+            let weak = Arc::downgrade(shared);
+            let (queue, priority) = (run.queue.clone(), run.priority);
             shared.store.writer.enqueue(move |conn, fx| {
                 let seq = runs::insert(conn, &row)?;
-                runs::push_event(
-                    conn,
-                    fx,
-                    &row.id,
-                    row.created_at,
-                    EventBody::State { status: RunStatus::Queued, message: None, error: None },
-                )?;
+                runs::push_event_row(conn, fx, queued)?;
                 if executable {
                     fx.after_commit(move || {
                         if let Some(shared) = weak.upgrade() {
-                            shared.sched.push(&row.queue, row.priority, row.id.clone());
+                            shared.sched.push(&queue, priority, row.id().to_owned());
                         }
                     });
                 }
@@ -321,7 +318,7 @@ fn apply_report(conn: &rusqlite::Connection, fx: &mut store::Effects, id: &str, 
     }
     if report.progress.is_some() || report.message.is_some() {
         let progress = report.progress.unwrap_or(run.progress).max(run.progress);
-        runs::set_progress(conn, id, at, progress, report.message.as_deref(), None, None)?;
+        runs::set_progress(conn, id, &crate::domain::common::ts_to_sql(&at), progress, report.message.as_deref(), None, None)?;
         runs::push_event(conn, fx, id, at, EventBody::Progress { progress, message: report.message.clone(), epoch: None, loss: None })?;
     }
     let metrics = report.metrics.unwrap_or_default();

@@ -23,11 +23,12 @@ use crate::events::EventBus;
 /// How hard a commit works to survive failures.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Durability {
-    /// `synchronous=FULL`: every acknowledged write is fsynced; it survives `kill -9` and power loss.
+    /// Every acknowledged write is synced to disk (`fdatasync` of the WAL) before it is acknowledged; it
+    /// survives `kill -9` and power loss.
     #[default]
     Full,
-    /// `synchronous=NORMAL`: an acknowledged write survives `kill -9` of the process (it is in the OS's
-    /// page cache) but the last commits may be lost if the machine loses power.
+    /// An acknowledged write survives `kill -9` of the process (it is in the OS's page cache) but the
+    /// last commits may be lost if the machine loses power. The database stays consistent either way.
     Normal,
 }
 
@@ -51,22 +52,33 @@ impl Store {
         prepare: impl FnOnce(&Connection) -> Result<T>,
     ) -> Result<(Self, T)> {
         let mut conn = Connection::open(path)?;
+        // 2 KiB pages (set before the first write; ignored for an existing database): a commit writes
+        // whole pages to the WAL, and a run's few changed rows dirty fewer bytes with smaller pages.
+        // Measured here: 20-30% more runs/s than 4 KiB pages with durability `Full`.
+        conn.pragma_update(None, "page_size", 2048)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(
-            None,
-            "synchronous",
-            match durability {
-                Durability::Full => "FULL",
-                Durability::Normal => "NORMAL",
-            },
-        )?;
+        // SQLite itself syncs only at checkpoints (the WAL before copying it back, the database after);
+        // with `Full`, the writer's syncer thread syncs the WAL after every commit, before anything of
+        // that commit is acknowledged or published.
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.busy_timeout(Duration::from_secs(30))?;
+        // Checkpoint every 8,192 WAL pages (32 MiB) instead of 1,000: the hot pages (the last leaf of each
+        // table, the status index) are copied back once per checkpoint however often they were rewritten.
+        conn.pragma_update(None, "wal_autocheckpoint", 8192)?;
         conn.set_prepared_statement_cache_capacity(64);
         schema::migrations().to_latest(&mut conn)?;
         let tx = conn.transaction()?;
         let prepared = prepare(&tx)?;
         tx.commit()?;
-        let writer = Writer::start(conn, bus)?;
+        let sync_wal = match durability {
+            Durability::Full => {
+                let mut wal = path.as_os_str().to_owned();
+                wal.push("-wal");
+                Some(PathBuf::from(wal))
+            }
+            Durability::Normal => None,
+        };
+        let writer = Writer::start(conn, bus, sync_wal)?;
         Ok((Self { writer, path: path.to_owned(), idle_readers: Mutex::new(Vec::new()) }, prepared))
     }
 

@@ -75,8 +75,61 @@ fn run_from_row(row: &Row<'_>) -> rusqlite::Result<Run> {
     })
 }
 
-/// Inserts a new run (its `seq` is ignored) and returns the assigned `seq`.
-pub(crate) fn insert(conn: &Connection, run: &Run) -> Result<i64> {
+/// A run serialized for insertion, prepared off the writer thread.
+#[derive(Debug)]
+pub(crate) struct RunRow {
+    id: String,
+    values: [SqlValue; 30],
+}
+
+impl RunRow {
+    pub(crate) fn new(run: &Run) -> Result<Self> {
+        let text = |s: &Option<String>| s.clone().map_or(SqlValue::Null, SqlValue::Text);
+        let json = |v: &Value| serde_json::to_string(v).map(SqlValue::Text);
+        Ok(Self {
+            id: run.id.clone(),
+            values: [
+                SqlValue::Text(run.id.clone()),
+                SqlValue::Text(run.kind.as_str().to_owned()),
+                text(&run.task),
+                text(&run.name),
+                text(&run.description),
+                text(&run.model_id),
+                text(&run.recipe_id),
+                text(&run.recipe_version_id),
+                text(&run.dataset_id),
+                text(&run.project_id),
+                json(&run.inputs)?,
+                json(&run.hyperparams)?,
+                SqlValue::Text(run.queue.clone()),
+                SqlValue::Integer(run.priority.into()),
+                SqlValue::Text(run.status.as_str().to_owned()),
+                SqlValue::Integer(run.progress.into()),
+                text(&run.message),
+                run.current_epoch.map_or(SqlValue::Null, |e| SqlValue::Integer(e.into())),
+                run.current_loss.map_or(SqlValue::Null, SqlValue::Real),
+                SqlValue::Text(serde_json::to_string(&run.metrics)?),
+                SqlValue::Text(serde_json::to_string(&run.artifacts)?),
+                run.results.as_ref().map(serde_json::to_string).transpose()?.map_or(SqlValue::Null, SqlValue::Text),
+                run.error.as_ref().map(serde_json::to_string).transpose()?.map_or(SqlValue::Null, SqlValue::Text),
+                SqlValue::Integer(run.attempts.into()),
+                text(&run.submitted_by),
+                text(&run.device),
+                SqlValue::Text(ts_to_sql(&run.created_at)),
+                run.started_at.as_ref().map_or(SqlValue::Null, |t| SqlValue::Text(ts_to_sql(t))),
+                SqlValue::Text(ts_to_sql(&run.updated_at)),
+                run.finished_at.as_ref().map_or(SqlValue::Null, |t| SqlValue::Text(ts_to_sql(t))),
+            ],
+        })
+    }
+
+    pub(crate) fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+/// Inserts a new run and returns its `seq`.
+pub(crate) fn insert(conn: &Connection, row: &RunRow) -> Result<i64> {
     conn.prepare_cached(
         "INSERT INTO runs (id, kind, task, name, description, model_id, recipe_id, recipe_version_id, dataset_id, \
          project_id, inputs, hyperparams, queue, priority, status, progress, message, current_epoch, current_loss, \
@@ -84,38 +137,7 @@ pub(crate) fn insert(conn: &Connection, run: &Run) -> Result<i64> {
          finished_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, \
          ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30)",
     )?
-    .execute(params![
-        run.id,
-        run.kind.as_str(),
-        run.task,
-        run.name,
-        run.description,
-        run.model_id,
-        run.recipe_id,
-        run.recipe_version_id,
-        run.dataset_id,
-        run.project_id,
-        serde_json::to_string(&run.inputs)?,
-        serde_json::to_string(&run.hyperparams)?,
-        run.queue,
-        run.priority,
-        run.status.as_str(),
-        run.progress,
-        run.message,
-        run.current_epoch,
-        run.current_loss,
-        serde_json::to_string(&run.metrics)?,
-        serde_json::to_string(&run.artifacts)?,
-        run.results.as_ref().map(serde_json::to_string).transpose()?,
-        run.error.as_ref().map(serde_json::to_string).transpose()?,
-        run.attempts,
-        run.submitted_by,
-        run.device,
-        ts_to_sql(&run.created_at),
-        run.started_at.as_ref().map(ts_to_sql),
-        ts_to_sql(&run.updated_at),
-        run.finished_at.as_ref().map(ts_to_sql),
-    ])?;
+    .execute(params_from_iter(row.values.iter()))?;
     Ok(conn.last_insert_rowid())
 }
 
@@ -163,17 +185,38 @@ pub(crate) fn list(conn: &Connection, filter: &RunFilter) -> Result<Page<Run>> {
     Ok(Page { items, total: total as u64, limit: filter.page.limit, offset: filter.page.offset })
 }
 
-/// Appends an event to the run's stream; it is published once the transaction commits.
-pub(crate) fn push_event(conn: &Connection, effects: &mut Effects, run_id: &str, at: Timestamp, body: EventBody) -> Result<()> {
+/// An event serialized for insertion, prepared off the writer thread.
+#[derive(Debug)]
+pub(crate) struct EventRow {
+    run_id: String,
+    at: Timestamp,
+    at_sql: String,
+    body_json: String,
+    body: EventBody,
+}
+
+impl EventRow {
+    pub(crate) fn new(run_id: &str, at: Timestamp, body: EventBody) -> Result<Self> {
+        Ok(Self { run_id: run_id.to_owned(), at, at_sql: ts_to_sql(&at), body_json: serde_json::to_string(&body)?, body })
+    }
+}
+
+/// Appends a prepared event to its run's stream; it is published once the transaction commits.
+pub(crate) fn push_event_row(conn: &Connection, effects: &mut Effects, row: EventRow) -> Result<()> {
     conn.prepare_cached("INSERT INTO run_events (run_id, at, type, body) VALUES (?1, ?2, ?3, ?4)")?.execute(params![
-        run_id,
-        ts_to_sql(&at),
-        body.type_name(),
-        serde_json::to_string(&body)?
+        row.run_id,
+        row.at_sql,
+        row.body.type_name(),
+        row.body_json
     ])?;
     let id = conn.last_insert_rowid() as u64;
-    effects.publish(Event { id, run_id: run_id.to_owned(), at, body });
+    effects.publish(Event { id, run_id: row.run_id, at: row.at, body: row.body });
     Ok(())
+}
+
+/// Appends an event to the run's stream; it is published once the transaction commits.
+pub(crate) fn push_event(conn: &Connection, effects: &mut Effects, run_id: &str, at: Timestamp, body: EventBody) -> Result<()> {
+    push_event_row(conn, effects, EventRow::new(run_id, at, body)?)
 }
 
 fn event_from_row(row: &Row<'_>) -> rusqlite::Result<Event> {
@@ -225,12 +268,12 @@ pub(crate) fn logs(conn: &Connection, run_id: &str) -> Result<Vec<LogLine>> {
 }
 
 /// Marks a queued run as started by a worker.
-pub(crate) fn mark_started(conn: &Connection, id: &str, at: Timestamp, attempts: u32, device: Option<&str>) -> Result<()> {
+pub(crate) fn mark_started(conn: &Connection, id: &str, at: &str, attempts: u32, device: Option<&str>) -> Result<()> {
     conn.prepare_cached(
         "UPDATE runs SET status = 'running', started_at = ?2, updated_at = ?2, attempts = ?3, device = COALESCE(?4, device), \
          message = NULL WHERE id = ?1",
     )?
-    .execute(params![id, ts_to_sql(&at), attempts, device])?;
+    .execute(params![id, at, attempts, device])?;
     Ok(())
 }
 
@@ -238,7 +281,7 @@ pub(crate) fn mark_started(conn: &Connection, id: &str, at: Timestamp, attempts:
 pub(crate) fn set_progress(
     conn: &Connection,
     id: &str,
-    at: Timestamp,
+    at: &str,
     progress: u8,
     message: Option<&str>,
     epoch: Option<u32>,
@@ -248,7 +291,7 @@ pub(crate) fn set_progress(
         "UPDATE runs SET progress = MAX(progress, ?2), message = COALESCE(?3, message), current_epoch = COALESCE(?4, current_epoch), \
          current_loss = COALESCE(?5, current_loss), updated_at = ?6 WHERE id = ?1",
     )?
-    .execute(params![id, progress, message, epoch, loss, ts_to_sql(&at)])?;
+    .execute(params![id, progress, message, epoch, loss, at])?;
     Ok(())
 }
 
@@ -257,9 +300,42 @@ pub(crate) fn merge_maps(conn: &Connection, id: &str, metrics: &Map<String, Valu
     if metrics.is_empty() && artifacts.is_empty() {
         return Ok(());
     }
+    merge_json(conn, id, &serde_json::to_string(metrics)?, &serde_json::to_string(artifacts)?)
+}
+
+/// [`merge_maps`] with the two objects already serialized.
+pub(crate) fn merge_json(conn: &Connection, id: &str, metrics: &str, artifacts: &str) -> Result<()> {
     conn.prepare_cached("UPDATE runs SET metrics = json_patch(metrics, ?2), artifacts = json_patch(artifacts, ?3) WHERE id = ?1")?
-        .execute(params![id, serde_json::to_string(metrics)?, serde_json::to_string(artifacts)?])?;
+        .execute(params![id, metrics, artifacts])?;
     Ok(())
+}
+
+/// How a run ended, serialized off the writer thread.
+#[derive(Debug)]
+pub(crate) struct FinishRow {
+    at: String,
+    status: RunStatus,
+    message: Option<String>,
+    results: Option<String>,
+    error: Option<String>,
+}
+
+impl FinishRow {
+    pub(crate) fn new(
+        at: &Timestamp,
+        status: RunStatus,
+        message: Option<&str>,
+        results: Option<&RunResults>,
+        error: Option<&RunError>,
+    ) -> Result<Self> {
+        Ok(Self {
+            at: ts_to_sql(at),
+            status,
+            message: message.map(str::to_owned),
+            results: results.map(serde_json::to_string).transpose()?,
+            error: error.map(serde_json::to_string).transpose()?,
+        })
+    }
 }
 
 /// Writes a final status with its results or error.
@@ -272,20 +348,17 @@ pub(crate) fn finish(
     results: Option<&RunResults>,
     error: Option<&RunError>,
 ) -> Result<()> {
-    let progress_floor: u8 = if status == RunStatus::Succeeded { 100 } else { 0 };
+    finish_row(conn, id, &FinishRow::new(&at, status, message, results, error)?)
+}
+
+/// Writes a prepared final status.
+pub(crate) fn finish_row(conn: &Connection, id: &str, row: &FinishRow) -> Result<()> {
+    let progress_floor: u8 = if row.status == RunStatus::Succeeded { 100 } else { 0 };
     conn.prepare_cached(
         "UPDATE runs SET status = ?2, message = COALESCE(?3, message), results = COALESCE(?4, results), error = ?5, \
          progress = MAX(progress, ?6), updated_at = ?7, finished_at = ?7 WHERE id = ?1",
     )?
-    .execute(params![
-        id,
-        status.as_str(),
-        message,
-        results.map(serde_json::to_string).transpose()?,
-        error.map(serde_json::to_string).transpose()?,
-        progress_floor,
-        ts_to_sql(&at),
-    ])?;
+    .execute(params![id, row.status.as_str(), row.message, row.results, row.error, progress_floor, row.at])?;
     Ok(())
 }
 

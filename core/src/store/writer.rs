@@ -9,6 +9,8 @@
 
 use std::thread::JoinHandle;
 
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
@@ -130,11 +132,17 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    pub(crate) fn start(conn: Connection, bus: Arc<EventBus>) -> Result<Self> {
+    /// Starts the writer on `conn`. With `sync_wal` (durability `Full`), every commit is followed by an
+    /// `fdatasync` of that WAL file on the syncer thread before its effects happen.
+    pub(crate) fn start(conn: Connection, bus: Arc<EventBus>, sync_wal: Option<PathBuf>) -> Result<Self> {
         let (tx, rx) = crossbeam_channel::unbounded();
+        let completion = match sync_wal {
+            Some(wal) => Completion::start_syncer(wal, bus)?,
+            None => Completion::Inline(bus),
+        };
         let thread = std::thread::Builder::new()
             .name("modelrunner-writer".into())
-            .spawn(move || writer_loop(conn, rx, bus))
+            .spawn(move || writer_loop(conn, rx, completion))
             .map_err(|e| Error::Internal(format!("cannot start writer thread: {e}")))?;
         Ok(Self { tx, thread: Mutex::new(Some(thread)) })
     }
@@ -166,14 +174,18 @@ impl Writer {
         pending
     }
 
-    /// Queues a job nobody waits for (progress, metrics, logs from tasks). Failures are logged.
+    /// Queues a job nobody waits for (a run starting or ending; progress, metrics and logs from tasks).
+    ///
+    /// These jobs are the runner's own single-row updates and appends, which fail only when storage
+    /// fails (and then the commit fails too), so they run without a savepoint of their own. Failures
+    /// are logged.
     pub(crate) fn enqueue_detached<F>(&self, f: F)
     where
         F: FnOnce(&Connection, &mut Effects) -> Result<()> + Send + 'static,
     {
         let job: Job = Box::new(move |conn, effects| {
             let mut local = Effects::default();
-            match in_savepoint(conn, |c| f(c, &mut local)) {
+            match f(conn, &mut local) {
                 Ok(()) => effects.absorb(local),
                 Err(e) => tracing::warn!("background write failed: {e}"),
             }
@@ -205,7 +217,7 @@ fn in_savepoint<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T>) 
     }
 }
 
-fn writer_loop(conn: Connection, rx: Receiver<Op>, bus: Arc<EventBus>) {
+fn writer_loop(conn: Connection, rx: Receiver<Op>, mut done: Completion) {
     let mut batch = Batch::default();
     loop {
         // Uncommitted background writes wait at most LINGER for an acknowledged write to share a commit.
@@ -214,7 +226,7 @@ fn writer_loop(conn: Connection, rx: Receiver<Op>, bus: Arc<EventBus>) {
             Some(opened) => match rx.recv_deadline(opened + LINGER) {
                 Ok(op) => Ok(op),
                 Err(RecvTimeoutError::Timeout) => {
-                    batch.commit(&conn, &bus);
+                    batch.commit(&conn, &mut done, !rx.is_empty());
                     continue;
                 }
                 Err(RecvTimeoutError::Disconnected) => Err(()),
@@ -229,13 +241,13 @@ fn writer_loop(conn: Connection, rx: Receiver<Op>, bus: Arc<EventBus>) {
             }
         }
         if stopping || batch.durable || batch.jobs >= MAX_BATCH {
-            batch.commit(&conn, &bus);
+            batch.commit(&conn, &mut done, !rx.is_empty());
         }
         if stopping {
             break;
         }
     }
-    batch.commit(&conn, &bus);
+    batch.commit(&conn, &mut done, !rx.is_empty());
 }
 
 /// The open transaction and what it owes once committed.
@@ -267,7 +279,7 @@ impl Batch {
         false
     }
 
-    fn commit(&mut self, conn: &Connection, bus: &EventBus) {
+    fn commit(&mut self, conn: &Connection, done: &mut Completion, more_queued: bool) {
         if self.opened.take().is_none() {
             return;
         }
@@ -275,15 +287,7 @@ impl Batch {
         let n = std::mem::take(&mut self.jobs);
         self.durable = false;
         match conn.prepare_cached("COMMIT").and_then(|mut s| s.execute([])) {
-            Ok(_) => {
-                for hook in effects.hooks {
-                    hook();
-                }
-                bus.publish(effects.events);
-                for reply in effects.replies {
-                    reply(None);
-                }
-            }
+            Ok(_) => done.committed(effects, more_queued),
             Err(e) => {
                 tracing::error!("commit failed, {n} writes lost: {e}");
                 let _ = conn.execute_batch("ROLLBACK");
@@ -293,5 +297,114 @@ impl Batch {
                 }
             }
         }
+    }
+}
+
+/// What happens to a committed batch: its effects at once (`Normal`), or once the WAL is synced
+/// (`Full`). When more work is already queued, the sync goes to the syncer thread so that it overlaps
+/// with the writer's next batch; otherwise the writer syncs inline and saves a thread handoff.
+enum Completion {
+    Inline(Arc<EventBus>),
+    Synced(Syncer),
+}
+
+struct Syncer {
+    wal: PathBuf,
+    file: Option<std::fs::File>,
+    bus: Arc<EventBus>,
+    tx: Option<Sender<Effects>>,
+    /// Batches handed to the syncer thread and not yet completed.
+    inflight: Arc<AtomicUsize>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Completion {
+    fn start_syncer(wal: PathBuf, bus: Arc<EventBus>) -> Result<Self> {
+        let (tx, rx) = crossbeam_channel::unbounded::<Effects>();
+        let inflight = Arc::new(AtomicUsize::new(0));
+        let (wal2, bus2, inflight2) = (wal.clone(), bus.clone(), inflight.clone());
+        let thread = std::thread::Builder::new()
+            .name("modelrunner-syncer".into())
+            .spawn(move || syncer_loop(&wal2, &rx, &bus2, &inflight2))
+            .map_err(|e| Error::Internal(format!("cannot start syncer thread: {e}")))?;
+        Ok(Self::Synced(Syncer { wal, file: None, bus, tx: Some(tx), inflight, thread: Some(thread) }))
+    }
+
+    /// `more_queued`: the writer already has its next jobs waiting.
+    fn committed(&mut self, effects: Effects, more_queued: bool) {
+        match self {
+            Self::Inline(bus) => complete(effects, bus, None),
+            Self::Synced(s) => {
+                // Inline only when the syncer is idle, so batches still complete in commit order.
+                if !more_queued && s.inflight.load(Ordering::Acquire) == 0 {
+                    let failure = sync_wal(&s.wal, &mut s.file);
+                    complete(effects, &s.bus, failure.as_deref());
+                } else if let Some(tx) = &s.tx {
+                    s.inflight.fetch_add(1, Ordering::AcqRel);
+                    let _ = tx.send(effects);
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Syncer {
+    fn drop(&mut self) {
+        // Closing the channel lets the syncer finish what is queued and stop.
+        self.tx.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// `fdatasync` of the WAL (it flushes the file's pages whichever descriptor wrote them); a failure
+/// message when it fails.
+fn sync_wal(wal: &std::path::Path, file: &mut Option<std::fs::File>) -> Option<String> {
+    let synced = (|| -> std::io::Result<()> {
+        if file.is_none() {
+            *file = Some(std::fs::File::open(wal)?);
+        }
+        file.as_ref().map_or(Ok(()), std::fs::File::sync_data)
+    })();
+    synced.err().map(|e| {
+        tracing::error!("cannot sync {}: {e}", wal.display());
+        *file = None;
+        format!("cannot sync the write-ahead log: {e}")
+    })
+}
+
+/// Runs a committed batch's hooks, publishes its events and answers its callers; `failure` answers
+/// them with a storage error instead (the effects that need durability do not happen).
+fn complete(effects: Effects, bus: &EventBus, failure: Option<&str>) {
+    if let Some(msg) = failure {
+        for reply in effects.replies {
+            reply(Some(msg));
+        }
+        return;
+    }
+    for hook in effects.hooks {
+        hook();
+    }
+    bus.publish(effects.events);
+    for reply in effects.replies {
+        reply(None);
+    }
+}
+
+/// Makes committed batches durable with one `fdatasync` of the WAL for all batches waiting, then
+/// completes them in commit order. SQLite's own checkpoints (at `synchronous=NORMAL`) sync the WAL
+/// before copying it back and the database after, so a frame is durable before the WAL is rewritten.
+fn syncer_loop(wal: &std::path::Path, rx: &Receiver<Effects>, bus: &EventBus, inflight: &AtomicUsize) {
+    let mut file: Option<std::fs::File> = None;
+    while let Ok(first) = rx.recv() {
+        let mut batches = vec![first];
+        batches.extend(rx.try_iter());
+        let failure = sync_wal(wal, &mut file);
+        let n = batches.len();
+        for effects in batches {
+            complete(effects, bus, failure.as_deref());
+        }
+        inflight.fetch_sub(n, Ordering::AcqRel);
     }
 }
