@@ -1,6 +1,6 @@
 //! End-to-end throughput of no-op runs and submit→start latency, from 1 and from 8 submitting threads,
-//! with every submit fsynced before it is acknowledged (`Durability::Full`: SQLite WAL,
-//! `synchronous=FULL`).
+//! with every submit synced to disk before it is acknowledged (`Durability::Full`: an `fdatasync` of
+//! SQLite's WAL after every commit).
 //!
 //! The peer, measured in the same run on the same disk: a durable SQLite job table the way the
 //! FastAPI/Flask backends of our seed documents keep one — one `INSERT … COMMIT` per submit with
@@ -114,8 +114,8 @@ fn main() {
         _ => Durability::Full,
     };
     match durability {
-        Durability::Full => println!("durability: Full (WAL, synchronous=FULL: every submit is fdatasynced before it is acknowledged)"),
-        Durability::Normal => println!("durability: Normal (WAL, synchronous=NORMAL: submits survive kill -9, not power loss)"),
+        Durability::Full => println!("durability: Full (every submit's commit is fdatasynced before it is acknowledged)"),
+        Durability::Normal => println!("durability: Normal (commits not synced: submits survive kill -9, not power loss)"),
     }
     println!("workers: {workers}; peer: one INSERT+COMMIT per submit, synchronous=FULL");
     println!("{:<34} {:>12} {:>14} {:>12} {:>16} {:>8}", "case", "runs/s", "start p50 µs", "start p99 µs", "peer submits/s", "ratio");

@@ -23,7 +23,7 @@ use crate::domain::run::{Run, RunError, RunStatus};
 use crate::error::{Error, Result};
 use crate::events::{EventBody, EventBus};
 use crate::executor::{CancelReason, CancelToken, Pool, Scheduler, Task};
-use crate::store::{Durability, Effects, Store, runs as run_rows};
+use crate::store::{self, Doc, Durability, Effects, Store, runs as run_rows};
 
 /// A run the executor owns right now (queued or running, or finishing until its final write commits).
 #[derive(Debug)]
@@ -218,6 +218,32 @@ impl Runner {
 
     pub(crate) fn shared(&self) -> &Arc<Shared> {
         &self.handle.shared
+    }
+
+    /// Loads the document `id`, lets `change` modify it, and stores it, in one acknowledged write.
+    pub(crate) fn modify<D, F>(&self, id: &str, change: F) -> Result<D>
+    where
+        D: Doc + Send + 'static,
+        F: FnOnce(&Connection, &mut D) -> Result<()> + Send + 'static,
+    {
+        let id = id.to_owned();
+        self.shared()
+            .store
+            .writer
+            .enqueue(move |conn, _| {
+                let mut doc: D = store::get_doc(conn, &id)?;
+                change(conn, &mut doc)?;
+                store::update_doc(conn, &doc)?;
+                Ok(doc)
+            })
+            .wait()
+    }
+}
+
+/// Replaces `slot` with `value` when one is given (the patch semantics of every update).
+pub(crate) fn set_if<T>(slot: &mut T, value: Option<T>) {
+    if let Some(v) = value {
+        *slot = v;
     }
 }
 

@@ -3,8 +3,8 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use super::Runner;
 use super::runs::ref_error;
+use super::{Runner, set_if};
 use crate::dataset_file::{ParsedFile, parse_dataset};
 use crate::domain::common::{Page, PageRequest, new_id, now, require_text};
 use crate::domain::config::{ConfigPatch, PoolStatus, RunnerConfig, WorkerState};
@@ -94,23 +94,12 @@ impl Runner {
         if let Some(name) = &patch.name {
             require_text("name", name, 256)?;
         }
-        let id = id.to_owned();
-        self.shared()
-            .store
-            .writer
-            .enqueue(move |conn, _| {
-                let mut d: Dataset = store::get_doc(conn, &id)?;
-                if let Some(v) = patch.name {
-                    d.name = v;
-                }
-                if let Some(v) = patch.description {
-                    d.description = Some(v);
-                }
-                d.updated_at = now();
-                store::update_doc(conn, &d)?;
-                Ok(d)
-            })
-            .wait()
+        self.modify(id, move |_, d: &mut Dataset| {
+            set_if(&mut d.name, patch.name);
+            set_if(&mut d.description, patch.description.map(Some));
+            d.updated_at = now();
+            Ok(())
+        })
     }
 
     /// Deletes a dataset and its file. One that a project allocates is a `Conflict`.
@@ -227,23 +216,12 @@ impl Runner {
         if let Some(name) = &patch.name {
             require_text("name", name, 256)?;
         }
-        let id = id.to_owned();
-        self.shared()
-            .store
-            .writer
-            .enqueue(move |conn, _| {
-                let mut p: Project = store::get_doc(conn, &id)?;
-                if let Some(v) = patch.name {
-                    p.name = v;
-                }
-                if let Some(v) = patch.description {
-                    p.description = Some(v);
-                }
-                p.updated_at = now();
-                store::update_doc(conn, &p)?;
-                Ok(p)
-            })
-            .wait()
+        self.modify(id, move |_, p: &mut Project| {
+            set_if(&mut p.name, patch.name);
+            set_if(&mut p.description, patch.description.map(Some));
+            p.updated_at = now();
+            Ok(())
+        })
     }
 
     /// Stores a monitoring snapshot of a model as given.

@@ -3,8 +3,8 @@
 use rusqlite::Connection;
 use serde_json::Value;
 
-use super::Runner;
 use super::runs::ref_error;
+use super::{Runner, set_if};
 use crate::domain::common::{Page, PageRequest, new_id, now};
 use crate::domain::model::{Model, ModelFilter, ModelPatch, ModelSpec, ModelStatus, ModelTransition};
 use crate::domain::recipe::{Recipe, RecipeFilter, RecipePatch, RecipeSpec, RecipeStatus, RecipeVersion, VersionBump, VersionSpec};
@@ -78,52 +78,27 @@ impl Runner {
     /// Changes a model. A status change must be an allowed transition and is recorded in the audit trail.
     pub fn update_model(&self, id: &str, patch: ModelPatch) -> Result<Model> {
         patch.validate()?;
-        let id = id.to_owned();
-        self.shared()
-            .store
-            .writer
-            .enqueue(move |conn, _| {
-                let mut model: Model = store::get_doc(conn, &id)?;
-                let at = now();
-                if let Some(to) = patch.status.filter(|s| *s != model.status) {
-                    if !model.status.can_move_to(to) {
-                        return Err(Error::Conflict(format!("model {id} cannot move from {} to {to}", model.status)));
-                    }
-                    let transition = ModelTransition {
-                        model_id: id.clone(),
-                        from: model.status,
-                        to,
-                        by: patch.changed_by.clone(),
-                        note: patch.note.clone(),
-                        at,
-                    };
-                    conn.prepare_cached("INSERT INTO model_transitions (model_id, doc) VALUES (?1, ?2)")?
-                        .execute(rusqlite::params![id, serde_json::to_string(&transition)?])?;
-                    model.status = to;
+        self.modify(id, move |conn, model: &mut Model| {
+            let at = now();
+            if let Some(to) = patch.status.filter(|s| *s != model.status) {
+                if !model.status.can_move_to(to) {
+                    return Err(Error::Conflict(format!("model {} cannot move from {} to {to}", model.id, model.status)));
                 }
-                if let Some(v) = patch.name {
-                    model.name = v;
-                }
-                if let Some(v) = patch.description {
-                    model.description = Some(v);
-                }
-                if let Some(v) = patch.owner {
-                    model.owner = Some(v);
-                }
-                if let Some(v) = patch.architecture {
-                    model.architecture = Some(v);
-                }
-                if let Some(v) = patch.hyperparams {
-                    model.hyperparams = Some(v);
-                }
-                if let Some(v) = patch.params {
-                    model.params = v;
-                }
-                model.updated_at = at;
-                store::update_doc(conn, &model)?;
-                Ok(model)
-            })
-            .wait()
+                let transition =
+                    ModelTransition { model_id: model.id.clone(), from: model.status, to, by: patch.changed_by, note: patch.note, at };
+                conn.prepare_cached("INSERT INTO model_transitions (model_id, doc) VALUES (?1, ?2)")?
+                    .execute(rusqlite::params![model.id, serde_json::to_string(&transition)?])?;
+                model.status = to;
+            }
+            set_if(&mut model.name, patch.name);
+            set_if(&mut model.description, patch.description.map(Some));
+            set_if(&mut model.owner, patch.owner.map(Some));
+            set_if(&mut model.architecture, patch.architecture.map(Some));
+            set_if(&mut model.hyperparams, patch.hyperparams.map(Some));
+            set_if(&mut model.params, patch.params);
+            model.updated_at = at;
+            Ok(())
+        })
     }
 
     /// Stores a (new) definition: architecture and hyperparameters; the model becomes untrained and
@@ -131,57 +106,40 @@ impl Runner {
     pub fn save_model_definition(&self, id: &str, architecture: Option<Value>, hyperparams: Option<Value>) -> Result<Model> {
         let patch = ModelPatch { architecture, hyperparams, ..ModelPatch::default() };
         patch.validate()?;
-        let id = id.to_owned();
-        self.shared()
-            .store
-            .writer
-            .enqueue(move |conn, _| {
-                let mut model: Model = store::get_doc(conn, &id)?;
-                if let Some(a) = patch.architecture {
-                    model.architecture = Some(a);
-                }
-                if let Some(h) = patch.hyperparams {
-                    model.hyperparams = Some(h);
-                }
-                model.trained = false;
-                model.saved_model_path = None;
-                model.trained_run_id = None;
-                model.updated_at = now();
-                store::update_doc(conn, &model)?;
-                Ok(model)
-            })
-            .wait()
+        self.modify(id, move |_, model: &mut Model| {
+            set_if(&mut model.architecture, patch.architecture.map(Some));
+            set_if(&mut model.hyperparams, patch.hyperparams.map(Some));
+            model.trained = false;
+            model.saved_model_path = None;
+            model.trained_run_id = None;
+            model.updated_at = now();
+            Ok(())
+        })
     }
 
     /// Makes a succeeded run's saved weights the model's (004's `save` with a `run_id`). The run must
     /// belong to the model, have succeeded, and have a `model_path` artifact that exists on disk.
     pub fn promote_run(&self, model_id: &str, run_id: &str) -> Result<Model> {
-        let (model_id, run_id) = (model_id.to_owned(), run_id.to_owned());
-        self.shared()
-            .store
-            .writer
-            .enqueue(move |conn, _| {
-                let mut model: Model = store::get_doc(conn, &model_id)?;
-                let run = runs::get(conn, &run_id).map_err(|e| ref_error(e, "run_id"))?;
-                if run.model_id.as_deref() != Some(model_id.as_str()) {
-                    return Err(Error::invalid("run_id", format!("run {run_id} does not belong to model {model_id}")));
-                }
-                if run.status != RunStatus::Succeeded {
-                    return Err(Error::Conflict(format!("run {run_id} is {}; only a succeeded run can be promoted", run.status)));
-                }
-                let path = run.artifacts.get("model_path").and_then(Value::as_str).map(str::to_owned);
-                let Some(path) = path.filter(|p| std::path::Path::new(p).is_file()) else {
-                    return Err(Error::Conflict(format!("run {run_id} has no saved weights on disk")));
-                };
-                model.trained = true;
-                model.saved_model_path = Some(path);
-                model.trained_run_id = Some(run_id);
-                model.last_trained_at = run.finished_at;
-                model.updated_at = now();
-                store::update_doc(conn, &model)?;
-                Ok(model)
-            })
-            .wait()
+        let run_id = run_id.to_owned();
+        self.modify(model_id, move |conn, model: &mut Model| {
+            let run = runs::get(conn, &run_id).map_err(|e| ref_error(e, "run_id"))?;
+            if run.model_id.as_deref() != Some(model.id.as_str()) {
+                return Err(Error::invalid("run_id", format!("run {run_id} does not belong to model {}", model.id)));
+            }
+            if run.status != RunStatus::Succeeded {
+                return Err(Error::Conflict(format!("run {run_id} is {}; only a succeeded run can be promoted", run.status)));
+            }
+            let path = run.artifacts.get("model_path").and_then(Value::as_str).map(str::to_owned);
+            let Some(path) = path.filter(|p| std::path::Path::new(p).is_file()) else {
+                return Err(Error::Conflict(format!("run {run_id} has no saved weights on disk")));
+            };
+            model.trained = true;
+            model.saved_model_path = Some(path);
+            model.trained_run_id = Some(run_id);
+            model.last_trained_at = run.finished_at;
+            model.updated_at = now();
+            Ok(())
+        })
     }
 
     /// The audit trail of a model's status changes, oldest first.
@@ -255,29 +213,14 @@ impl Runner {
     /// Changes a recipe's name, status, level or tags.
     pub fn update_recipe(&self, id: &str, patch: RecipePatch) -> Result<Recipe> {
         patch.validate()?;
-        let id = id.to_owned();
-        self.shared()
-            .store
-            .writer
-            .enqueue(move |conn, _| {
-                let mut recipe: Recipe = store::get_doc(conn, &id)?;
-                if let Some(v) = patch.name {
-                    recipe.name = v;
-                }
-                if let Some(v) = patch.status {
-                    recipe.status = v;
-                }
-                if let Some(v) = patch.level {
-                    recipe.level = v;
-                }
-                if let Some(v) = patch.tags {
-                    recipe.tags = v;
-                }
-                recipe.updated_at = now();
-                store::update_doc(conn, &recipe)?;
-                Ok(recipe)
-            })
-            .wait()
+        self.modify(id, move |_, recipe: &mut Recipe| {
+            set_if(&mut recipe.name, patch.name);
+            set_if(&mut recipe.status, patch.status);
+            set_if(&mut recipe.level, patch.level);
+            set_if(&mut recipe.tags, patch.tags);
+            recipe.updated_at = now();
+            Ok(())
+        })
     }
 
     /// Deletes a recipe with its versions and synthetic examples. A recipe that models or child recipes

@@ -137,8 +137,8 @@ impl Runner {
     }
 
     /// Cancels a run. Queued: it becomes `cancelled` at once. Running: its task is asked to stop and
-    /// the run ends `cancelled` at the task's next check (the returned run is still `running`; use
-    /// [`Runner::wait`]). Already finished: a `Conflict` error.
+    /// the run ends `cancelled` at the task's next check (the returned run is usually still `running`;
+    /// use [`Runner::wait`]). Already finished: a `Conflict` error.
     pub fn cancel_run(&self, id: &str) -> Result<Run> {
         let shared = self.shared();
         let pending = {

@@ -32,6 +32,34 @@ pub enum Durability {
     Normal,
 }
 
+/// WAL pages between automatic checkpoints. Large, so that each hot page is copied back once per
+/// checkpoint however often it was rewritten.
+const WAL_CHECKPOINT_PAGES: u64 = 8192;
+const WAL_HEADER: u64 = 32;
+const WAL_FRAME_HEADER: u64 = 24;
+
+/// Extends the WAL with written zeros to the size it reaches between checkpoints. Commits then rewrite
+/// blocks the file already has, and their `fdatasync` has no size or extent change to journal (about
+/// half the cost of a sync after an append, measured here). SQLite's recovery stops at the first frame
+/// whose salt and checksum do not match its header, which zeros never do, so the padding is inert.
+fn preallocate_wal(wal: &Path, size: u64) -> Result<()> {
+    use std::io::{Seek, SeekFrom, Write};
+    let mut file = std::fs::OpenOptions::new().write(true).open(wal).map_err(|e| crate::error::Error::io(wal, e))?;
+    let len = file.metadata().map_err(|e| crate::error::Error::io(wal, e))?.len();
+    if len >= size {
+        return Ok(());
+    }
+    file.seek(SeekFrom::Start(len)).map_err(|e| crate::error::Error::io(wal, e))?;
+    let zeros = vec![0u8; 1 << 20];
+    let mut left = size - len;
+    while left > 0 {
+        let n = left.min(zeros.len() as u64) as usize;
+        file.write_all(&zeros[..n]).map_err(|e| crate::error::Error::io(wal, e))?;
+        left -= n as u64;
+    }
+    file.sync_all().map_err(|e| crate::error::Error::io(wal, e))
+}
+
 /// Idle read connections kept for reuse.
 const MAX_IDLE_READERS: usize = 16;
 
@@ -64,7 +92,7 @@ impl Store {
         conn.busy_timeout(Duration::from_secs(30))?;
         // Checkpoint every 8,192 WAL pages (32 MiB) instead of 1,000: the hot pages (the last leaf of each
         // table, the status index) are copied back once per checkpoint however often they were rewritten.
-        conn.pragma_update(None, "wal_autocheckpoint", 8192)?;
+        conn.pragma_update(None, "wal_autocheckpoint", WAL_CHECKPOINT_PAGES)?;
         conn.set_prepared_statement_cache_capacity(64);
         schema::migrations().to_latest(&mut conn)?;
         let tx = conn.transaction()?;
@@ -74,7 +102,10 @@ impl Store {
             Durability::Full => {
                 let mut wal = path.as_os_str().to_owned();
                 wal.push("-wal");
-                Some(PathBuf::from(wal))
+                let wal = PathBuf::from(wal);
+                let page_size: u64 = conn.pragma_query_value(None, "page_size", |r| r.get(0))?;
+                preallocate_wal(&wal, WAL_CHECKPOINT_PAGES * (page_size + WAL_FRAME_HEADER) + WAL_HEADER)?;
+                Some(wal)
             }
             Durability::Normal => None,
         };

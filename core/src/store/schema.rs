@@ -5,8 +5,11 @@ use rusqlite_migration::{M, Migrations};
 pub(crate) fn migrations() -> Migrations<'static> {
     Migrations::new(vec![M::up(
         r#"
+-- runs and run_events never delete rows, so a plain INTEGER PRIMARY KEY (max + 1) is as monotonic as
+-- AUTOINCREMENT without its sqlite_sequence update on every insert. Document tables keep AUTOINCREMENT:
+-- a deleted dataset's or project's number must never be handed out again.
 CREATE TABLE runs (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq INTEGER PRIMARY KEY,
     id TEXT NOT NULL UNIQUE,
     kind TEXT NOT NULL,
     task TEXT,
@@ -45,7 +48,7 @@ CREATE INDEX runs_dataset ON runs(dataset_id) WHERE dataset_id IS NOT NULL;
 CREATE INDEX runs_project ON runs(project_id) WHERE project_id IS NOT NULL;
 
 CREATE TABLE run_events (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    id INTEGER PRIMARY KEY,
     run_id TEXT NOT NULL,
     at TEXT NOT NULL,
     type TEXT NOT NULL,

@@ -28,7 +28,8 @@ fn cancel_in_every_state() {
     assert_eq!(c.status, RunStatus::Cancelled);
     assert!(c.finished_at.is_some());
     let returned = r.cancel_run(&running.id).unwrap();
-    assert_eq!(returned.status, RunStatus::Running, "cancel of a running run returns at once");
+    // Returns at once: still running, or already cancelled when the task noticed within the same commit.
+    assert!(matches!(returned.status, RunStatus::Running | RunStatus::Cancelled), "{:?}", returned.status);
     let done = r.wait(&running.id, WAIT).unwrap();
     assert_eq!(done.status, RunStatus::Cancelled);
     assert!(done.progress < 100);
