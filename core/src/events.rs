@@ -78,15 +78,36 @@ pub(crate) struct EventBus {
 
 #[derive(Debug, Default)]
 struct BusInner {
-    by_run: HashMap<String, Vec<Sender<Event>>>,
+    by_run: HashMap<String, Vec<(u64, Sender<Event>)>>,
+    next_token: u64,
     all: Vec<Sender<Event>>,
 }
 
 impl EventBus {
-    pub(crate) fn register_run(&self, run_id: &str) -> Receiver<Event> {
+    /// Registers a subscriber of one run; the token unregisters it.
+    pub(crate) fn register_run(&self, run_id: &str) -> (u64, Receiver<Event>) {
         let (tx, rx) = crossbeam_channel::unbounded();
-        self.inner.lock().by_run.entry(run_id.to_owned()).or_default().push(tx);
-        rx
+        let mut inner = self.inner.lock();
+        inner.next_token += 1;
+        let token = inner.next_token;
+        inner.by_run.entry(run_id.to_owned()).or_default().push((token, tx));
+        (token, rx)
+    }
+
+    /// Removes the registration `token` of `run_id`.
+    pub(crate) fn unregister_run(&self, run_id: &str, token: u64) {
+        let mut inner = self.inner.lock();
+        if let Some(subs) = inner.by_run.get_mut(run_id) {
+            subs.retain(|(t, _)| *t != token);
+            if subs.is_empty() {
+                inner.by_run.remove(run_id);
+            }
+        }
+    }
+
+    /// How many runs have live per-run registrations.
+    pub(crate) fn registered_runs(&self) -> usize {
+        self.inner.lock().by_run.len()
     }
 
     pub(crate) fn register_all(&self) -> Receiver<Event> {
@@ -107,7 +128,7 @@ impl EventBus {
                 inner.all.retain(|tx| tx.send(event.clone()).is_ok());
             }
             if let Some(subs) = inner.by_run.get_mut(&event.run_id) {
-                subs.retain(|tx| tx.send(event.clone()).is_ok());
+                subs.retain(|(_, tx)| tx.send(event.clone()).is_ok());
                 // A run's stream ends with its final state: nobody needs its entry after that.
                 if terminal || subs.is_empty() {
                     inner.by_run.remove(&event.run_id);

@@ -141,6 +141,7 @@ impl Runner {
     /// use [`Runner::wait`]). Already finished: a `Conflict` error.
     pub fn cancel_run(&self, id: &str) -> Result<Run> {
         let shared = self.shared();
+        shared.ensure_accepting()?;
         let pending = {
             let mut live = shared.live.lock();
             match live.get_mut(id) {
@@ -208,9 +209,21 @@ impl Runner {
     pub fn subscribe(&self, id: &str) -> Result<Subscription> {
         let shared = self.shared();
         shared.store.read(|c| runs::get(c, id).map(|_| ()))?;
-        let live = shared.bus.register_run(id);
-        let history = shared.store.read(|c| runs::events_of(c, id))?;
-        Ok(Subscription::new(history, live, 0, true))
+        let (token, live) = shared.bus.register_run(id);
+        let history = shared.store.read(|c| runs::events_of(c, id));
+        let finished = history.as_ref().map_or(true, |h| h.last().is_some_and(|e| e.body.is_terminal()));
+        if finished {
+            // No live event will come (or the read failed), and none would clean the registration up.
+            shared.bus.unregister_run(id, token);
+            return Ok(Subscription::new(history?, crossbeam_channel::never(), 0, true));
+        }
+        Ok(Subscription::new(history?, live, 0, true))
+    }
+
+    /// How many runs have live per-run subscriptions (they go when the run ends or the subscriber
+    /// drops and the next event arrives).
+    pub fn subscribed_runs(&self) -> usize {
+        self.shared().bus.registered_runs()
     }
 
     /// Events of all runs. With `after = Some(id)`, events after that id are replayed first (at most

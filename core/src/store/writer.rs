@@ -1,26 +1,25 @@
 //! The single writer thread. Callers hand it jobs; it runs as many as are waiting inside one
-//! transaction (each in its own savepoint), commits once (group commit: one fsync for the batch), and
-//! only then publishes the batch's events, runs its after-commit hooks and answers its callers.
-//! Nobody but this thread writes, so callers never see `SQLITE_BUSY`.
+//! transaction (each acknowledged job in its own savepoint) and commits once (group commit). Only
+//! once that commit is durable (see [`Completion`]) are the batch's after-commit hooks run, its events
+//! published and its callers answered. Nobody but this thread writes, so callers never see
+//! `SQLITE_BUSY`.
 //!
 //! Background writes nobody waits for (a task's progress, metrics, logs; a run starting or ending) join
 //! the open transaction and are committed with the next acknowledged write, or after [`LINGER`] at
 //! the latest. Their events are published only after that commit, like every other event.
 
-use std::thread::JoinHandle;
-
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
-use rusqlite::Connection;
-
 use parking_lot::{Condvar, Mutex};
+use rusqlite::Connection;
 
 use crate::error::{Error, Result};
 use crate::events::{Event, EventBus};
-use std::sync::Arc;
 
 /// Most jobs committed in one transaction.
 const MAX_BATCH: usize = 4096;
@@ -64,9 +63,16 @@ impl Effects {
 }
 
 enum Op {
-    Job { job: Job, durable: bool },
+    /// `refuse` answers the waiting caller, if any, when the job will not run.
+    Job {
+        job: Job,
+        refuse: Option<Refuse>,
+        durable: bool,
+    },
     Stop,
 }
+
+type Refuse = Box<dyn FnOnce(Error) + Send>;
 
 /// A write handed to the writer; `wait` returns once it is durable (or failed).
 ///
@@ -84,7 +90,7 @@ struct Slot<T> {
     ready: Condvar,
 }
 
-/// The writer's end of a [`Pending`]; dropped unanswered, it answers `ShuttingDown`.
+/// The writer's end of a [`Pending`].
 struct Answer<T> {
     slot: Option<Arc<Slot<T>>>,
 }
@@ -92,18 +98,29 @@ struct Answer<T> {
 impl<T> Answer<T> {
     fn send(mut self, value: Result<T>) {
         if let Some(slot) = self.slot.take() {
-            *slot.value.lock() = Some(value);
-            slot.ready.notify_one();
+            slot.answer_once(value);
         }
     }
 }
 
 impl<T> Drop for Answer<T> {
+    /// Last resort: a job dropped without being run or refused (it panicked) still answers its caller.
     fn drop(&mut self) {
         if let Some(slot) = self.slot.take() {
-            *slot.value.lock() = Some(Err(Error::ShuttingDown));
-            slot.ready.notify_one();
+            slot.answer_once(Err(Error::Internal("the write was lost before it was committed".into())));
         }
+    }
+}
+
+impl<T> Slot<T> {
+    /// Sets the answer unless one is already set, and wakes the waiter.
+    fn answer_once(&self, value: Result<T>) {
+        let mut slot = self.value.lock();
+        if slot.is_none() {
+            *slot = Some(value);
+        }
+        drop(slot);
+        self.ready.notify_one();
     }
 }
 
@@ -169,8 +186,13 @@ impl Writer {
                 Err(e) => answer.send(Err(e)),
             }
         });
-        // A send that fails drops the job and with it the answer, which then says `ShuttingDown`.
-        let _ = self.tx.send(Op::Job { job, durable: true });
+        let slot = pending.slot.clone();
+        let refuse: Refuse = Box::new(move |e| slot.answer_once(Err(e)));
+        if let Err(crossbeam_channel::SendError(Op::Job { refuse: Some(refuse), .. })) =
+            self.tx.send(Op::Job { job, refuse: Some(refuse), durable: true })
+        {
+            refuse(Error::ShuttingDown);
+        }
         pending
     }
 
@@ -190,7 +212,7 @@ impl Writer {
                 Err(e) => tracing::warn!("background write failed: {e}"),
             }
         });
-        let _ = self.tx.send(Op::Job { job, durable: false });
+        let _ = self.tx.send(Op::Job { job, refuse: None, durable: false });
     }
 
     /// Commits everything queued so far, then stops the thread. Later writes fail with `ShuttingDown`.
@@ -248,6 +270,12 @@ fn writer_loop(conn: Connection, rx: Receiver<Op>, mut done: Completion) {
         }
     }
     batch.commit(&conn, &mut done, !rx.is_empty());
+    // Writes queued behind the stop are refused; later sends fail at once (the channel closes here).
+    for op in rx.try_iter() {
+        if let Op::Job { refuse: Some(refuse), .. } = op {
+            refuse(Error::ShuttingDown);
+        }
+    }
 }
 
 /// The open transaction and what it owes once committed.
@@ -263,13 +291,18 @@ struct Batch {
 impl Batch {
     /// Runs one op inside the open transaction (opening it if needed); true for `Stop`.
     fn run(&mut self, conn: &Connection, op: Op) -> bool {
-        let (job, durable) = match op {
-            Op::Job { job, durable } => (job, durable),
+        let (job, refuse, durable) = match op {
+            Op::Job { job, refuse, durable } => (job, refuse, durable),
             Op::Stop => return true,
         };
         if self.opened.is_none() {
             if let Err(e) = conn.prepare_cached("BEGIN IMMEDIATE").and_then(|mut s| s.execute([])) {
-                tracing::error!("cannot begin a transaction: {e}");
+                // Never run a job outside a transaction.
+                tracing::error!("cannot begin a transaction, a write is refused: {e}");
+                if let Some(refuse) = refuse {
+                    refuse(Error::Storage(format!("cannot begin a transaction: {e}")));
+                }
+                return false;
             }
             self.opened = Some(Instant::now());
         }

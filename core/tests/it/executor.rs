@@ -124,6 +124,9 @@ fn shutdown_waits_then_requeues_what_is_still_running() {
         r.shutdown(Duration::from_millis(100));
         assert!(t.elapsed() < Duration::from_secs(5));
         assert_eq!(r.submit(RunSpec::task(RunKind::Train, "echo")).unwrap_err().code(), ErrorCode::ShuttingDown);
+        // Every other write is refused too, with the same code, and nothing waits forever.
+        assert_eq!(r.create_model(modelrunner::ModelSpec::named("late")).unwrap_err().code(), ErrorCode::ShuttingDown);
+        assert_eq!(r.cancel_run(&id).unwrap_err().code(), ErrorCode::ShuttingDown);
     }
     let r = Runner::open_with(&db, options().workers(0)).unwrap();
     let run = r.get_run(&id).unwrap();
