@@ -229,3 +229,51 @@ impl Iterator for Subscription {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::common::now;
+
+    fn ev(id: u64, body: EventBody) -> Event {
+        Event { id, run_id: "run_a".into(), at: now(), body }
+    }
+
+    fn log(id: u64) -> Event {
+        ev(id, EventBody::Log { line: format!("{id}") })
+    }
+
+    #[test]
+    fn live_events_already_in_the_history_are_skipped_and_the_stream_ends_at_the_final_state() {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        // Committed before the history read, but published after the registration: seen twice.
+        for id in [2, 3] {
+            tx.send(log(id)).unwrap();
+        }
+        tx.send(log(4)).unwrap();
+        tx.send(ev(5, EventBody::State { status: RunStatus::Succeeded, message: None, error: None })).unwrap();
+        tx.send(log(6)).unwrap();
+        let sub = Subscription::new(vec![log(1), log(2), log(3)], rx, 0, true);
+        let ids: Vec<u64> = sub.map(|e| e.id).collect();
+        assert_eq!(ids, vec![1, 2, 3, 4, 5]);
+    }
+
+    #[test]
+    fn an_all_runs_stream_starts_after_the_given_id_and_does_not_end_at_a_final_state() {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        for id in [7, 8] {
+            tx.send(log(id)).unwrap();
+        }
+        tx.send(ev(9, EventBody::State { status: RunStatus::Failed, message: None, error: None })).unwrap();
+        tx.send(log(10)).unwrap();
+        let mut sub = Subscription::new(Vec::new(), rx, 8, false);
+        let mut ids = Vec::new();
+        while let Some(e) = sub.try_next() {
+            ids.push(e.id);
+        }
+        assert_eq!(ids, vec![9, 10]);
+        assert!(sub.next_timeout(std::time::Duration::from_millis(5)).is_err(), "still open, nothing yet");
+        drop(tx);
+        assert_eq!(sub.next_timeout(std::time::Duration::from_millis(5)), Ok(None), "ends when the bus goes");
+    }
+}

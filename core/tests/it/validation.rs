@@ -120,3 +120,52 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn remaining_rules_name_their_field() {
+    let r = runner();
+    let run = r.submit(RunSpec::external(RunKind::Eval)).unwrap();
+    let mut bad_metric = serde_json::Map::new();
+    bad_metric.insert("bad\"name".into(), json!(1.0));
+    let e = r.report_run(&run.id, modelrunner::RunReport { metrics: Some(bad_metric), ..Default::default() }).unwrap_err();
+    assert_eq!(e.field(), Some("metrics"));
+    assert!(r.run_metric_history(&run.id, None).unwrap().is_empty(), "nothing written");
+
+    let recipe = r.create_recipe(RecipeSpec::new("r", ModelFamily::Pricing, RecipeLevel::Baseline)).unwrap();
+    let long_note = VersionSpec { change_note: Some("n".repeat(10_001)), ..VersionSpec::new(json!({})) };
+    assert_eq!(r.create_recipe_version(&recipe.id, long_note).unwrap_err().field(), Some("change_note"));
+
+    let ds = |name: &str, filename: &str| modelrunner::DatasetSpec {
+        name: name.into(),
+        description: None,
+        filename: filename.into(),
+        file_type: None,
+    };
+    assert_eq!(r.create_dataset(ds("", "a.csv"), b"a\n1\n").unwrap_err().field(), Some("name"));
+    assert_eq!(r.create_dataset(ds("d", " "), b"a\n1\n").unwrap_err().field(), Some("filename"));
+    assert_eq!(r.create_dataset(ds("d", "a.csv"), b"").unwrap_err().field(), Some("file"));
+
+    let out = tempfile::tempdir().unwrap();
+    let d = r.create_dataset(ds("d", "a.csv"), b"a\n1\n").unwrap();
+    let spec = |name: &str, base: &str, max_rows| modelrunner::ProjectSpec {
+        name: name.into(),
+        description: None,
+        base_model: base.into(),
+        training_type: modelrunner::TrainingType::Standard,
+        max_rows,
+        output_directory: out.path().display().to_string(),
+        traits: vec![modelrunner::TraitSpec {
+            trait_type: modelrunner::TraitType::Reasoning,
+            datasets: vec![modelrunner::Allocation { dataset_id: d.id.clone(), percentage: 100.0 }],
+        }],
+    };
+    assert_eq!(r.create_project(spec("", "m", None)).unwrap_err().field(), Some("name"));
+    assert_eq!(r.create_project(spec("p", "", None)).unwrap_err().field(), Some("base_model"));
+    assert_eq!(r.create_project(spec("p", "m", Some(0))).unwrap_err().field(), Some("max_rows"));
+    assert!(r.create_project(spec("p", "m", Some(10))).is_ok());
+    assert_eq!(r.update_project("proj_x", Default::default()).unwrap_err().code(), ErrorCode::NotFound);
+    assert_eq!(
+        r.update_dataset(&d.id, modelrunner::DatasetPatch { name: Some(String::new()), description: None }).unwrap_err().field(),
+        Some("name")
+    );
+}
