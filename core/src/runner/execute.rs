@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use crate::events::EventBody;
 use crate::executor::{CancelReason, CancelToken, TaskContext, TaskOutput};
 use crate::store::runs;
+use serde_json::Map;
 
 use super::Shared;
 
@@ -61,58 +62,56 @@ impl Shared {
     /// Writes how a run ended. The live entry stays until that write commits, so a concurrent cancel
     /// sees a final status rather than a stale `running` row.
     fn finish(self: &Arc<Self>, run_id: &str, outcome: Result<TaskOutput>, token: &CancelToken) {
-        enum End {
-            Done(RunStatus, Option<String>, Option<RunResults>, Option<RunError>, Box<TaskOutput>),
-            Requeue,
-        }
-        let end = match outcome {
+        let (status, message, results, error, metrics, artifacts) = match outcome {
             Ok(out) => {
-                let results = RunResults { summary: out.summary.clone(), rows: out.rows.clone() };
-                End::Done(RunStatus::Succeeded, out.message.clone(), Some(results), None, Box::new(out))
+                let results = RunResults { summary: out.summary, rows: out.rows };
+                (RunStatus::Succeeded, out.message, Some(results), None, out.metrics, out.artifacts)
             }
-            Err(_) if token.reason() == Some(CancelReason::Shutdown) => End::Requeue,
+            // Shutdown: back to the queue for the next open; nothing else will dispatch it now.
+            Err(_) if token.reason() == Some(CancelReason::Shutdown) => {
+                (RunStatus::Queued, Some("requeued: the runner shut down while it ran".to_owned()), None, None, Map::new(), Map::new())
+            }
             Err(_) if token.reason() == Some(CancelReason::Requested) => {
-                End::Done(RunStatus::Cancelled, Some("cancelled by request".into()), None, None, Box::default())
+                (RunStatus::Cancelled, Some("cancelled by request".to_owned()), None, None, Map::new(), Map::new())
             }
             Err(e) => {
                 let error = RunError { code: e.code().as_str().to_owned(), message: e.to_string() };
-                End::Done(RunStatus::Failed, Some(e.to_string()), None, Some(error), Box::default())
+                (RunStatus::Failed, Some(e.to_string()), None, Some(error), Map::new(), Map::new())
             }
         };
+        // Serialized before taking the live lock, which every submit and cancel takes too.
+        let at = now();
+        let row = runs::FinishRow::new(&at, status, message.as_deref(), results.as_ref(), error.as_ref());
+        let maps = (!metrics.is_empty() || !artifacts.is_empty())
+            .then(|| Ok::<_, serde_json::Error>((serde_json::to_string(&metrics)?, serde_json::to_string(&artifacts)?)))
+            .transpose();
+        let event = runs::EventRow::new(run_id, at, EventBody::State { status, message, error });
+        let (id, weak) = (run_id.to_owned(), Arc::downgrade(self));
+
         let mut live = self.live.lock();
         let Some(entry) = live.get_mut(run_id) else {
             return;
         };
-        let id = run_id.to_owned();
-        let weak = Arc::downgrade(self);
-        match end {
-            End::Done(status, message, results, error, out) => {
-                entry.status = status;
-                let at = now();
-                let row = runs::FinishRow::new(&at, status, message.as_deref(), results.as_ref(), error.as_ref());
-                let event = runs::EventRow::new(&id, at, EventBody::State { status, message, error });
-                self.store.writer.enqueue_detached(move |conn, fx| {
-                    runs::merge_maps(conn, &id, &out.metrics, &out.artifacts)?;
-                    runs::finish_row(conn, &id, &row?)?;
-                    runs::push_event_row(conn, fx, event?)?;
-                    fx.after_commit(move || {
-                        if let Some(shared) = weak.upgrade() {
-                            shared.live.lock().remove(&id);
-                        }
-                    });
-                    Ok(())
-                });
-            }
-            End::Requeue => {
-                // Shutdown: back to the queue for the next open; nothing else will dispatch it now.
-                entry.status = RunStatus::Queued;
-                self.store.writer.enqueue_detached(move |conn, fx| {
-                    let at = now();
-                    let message = "requeued: the runner shut down while it ran".to_owned();
-                    runs::requeue(conn, &id, at, &message)?;
-                    runs::push_event(conn, fx, &id, at, EventBody::State { status: RunStatus::Queued, message: Some(message), error: None })
-                });
-            }
+        entry.status = status;
+        if status == RunStatus::Queued {
+            self.store.writer.enqueue_detached(move |conn, fx| {
+                runs::requeue_row(conn, &id, &row?)?;
+                runs::push_event_row(conn, fx, event?)
+            });
+            return;
         }
+        self.store.writer.enqueue_detached(move |conn, fx| {
+            if let Some((metrics, artifacts)) = maps? {
+                runs::merge_json(conn, &id, &metrics, &artifacts)?;
+            }
+            runs::finish_row(conn, &id, &row?)?;
+            runs::push_event_row(conn, fx, event?)?;
+            fx.after_commit(move || {
+                if let Some(shared) = weak.upgrade() {
+                    shared.live.lock().remove(&id);
+                }
+            });
+            Ok(())
+        });
     }
 }

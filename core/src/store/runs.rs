@@ -362,13 +362,19 @@ pub(crate) fn finish_row(conn: &Connection, id: &str, row: &FinishRow) -> Result
     Ok(())
 }
 
+/// Moves a run back to `queued` with a prepared row's time and message (shutdown while it ran).
+pub(crate) fn requeue_row(conn: &Connection, id: &str, row: &FinishRow) -> Result<()> {
+    set_queued(conn, id, &row.at, row.message.as_deref())
+}
+
 /// Moves a run back to `queued` (after an interrupted attempt).
 pub(crate) fn requeue(conn: &Connection, id: &str, at: Timestamp, message: &str) -> Result<()> {
-    conn.prepare_cached("UPDATE runs SET status = 'queued', message = ?2, updated_at = ?3 WHERE id = ?1")?.execute(params![
-        id,
-        message,
-        ts_to_sql(&at)
-    ])?;
+    set_queued(conn, id, &ts_to_sql(&at), Some(message))
+}
+
+fn set_queued(conn: &Connection, id: &str, at: &str, message: Option<&str>) -> Result<()> {
+    conn.prepare_cached("UPDATE runs SET status = 'queued', message = ?2, updated_at = ?3 WHERE id = ?1")?
+        .execute(params![id, message, at])?;
     Ok(())
 }
 
