@@ -30,6 +30,7 @@ pub mod domain;
 mod error;
 mod events;
 mod executor;
+pub mod nn;
 mod runner;
 mod store;
 pub mod tasks;

@@ -109,16 +109,20 @@ impl ModelSpec {
         if let Some(task) = &self.task {
             validate_id("task", task)?;
         }
-        if let Some(a) = &self.architecture {
-            require_object("architecture", a)?;
-        }
-        if let Some(h) = &self.hyperparams {
-            require_object("hyperparams", h)?;
-        }
+        check_definition(self.architecture.as_ref(), self.hyperparams.as_ref())?;
         if self.recipe_version_id.is_some() && self.recipe_id.is_none() {
             return Err(Error::invalid("recipe_id", "required when recipe_version_id is given"));
         }
         Ok(())
+    }
+}
+
+/// A neural definition (an architecture) is parsed and shape-checked together with its
+/// hyperparameters; hyperparameters without an architecture (classic models) only need to be an object.
+pub(crate) fn check_definition(architecture: Option<&Value>, hyperparams: Option<&Value>) -> Result<()> {
+    match architecture {
+        Some(a) => crate::nn::ModelDefinition::parse(a, hyperparams).map(|_| ()),
+        None => hyperparams.map_or(Ok(()), |h| require_object("hyperparams", h)),
     }
 }
 

@@ -6,7 +6,7 @@ use serde_json::Value;
 use super::runs::ref_error;
 use super::{Runner, set_if};
 use crate::domain::common::{Page, PageRequest, new_id, now};
-use crate::domain::model::{Model, ModelFilter, ModelPatch, ModelSpec, ModelStatus, ModelTransition};
+use crate::domain::model::{Model, ModelFilter, ModelPatch, ModelSpec, ModelStatus, ModelTransition, check_definition};
 use crate::domain::recipe::{Recipe, RecipeFilter, RecipePatch, RecipeSpec, RecipeStatus, RecipeVersion, VersionBump, VersionSpec};
 use crate::domain::run::RunStatus;
 use crate::error::{Error, Result};
@@ -96,6 +96,8 @@ impl Runner {
             set_if(&mut model.architecture, patch.architecture.map(Some));
             set_if(&mut model.hyperparams, patch.hyperparams.map(Some));
             set_if(&mut model.params, patch.params);
+            // The definition as it will be stored, so a hyperparameters-only change meets the architecture.
+            check_definition(model.architecture.as_ref(), model.hyperparams.as_ref())?;
             model.updated_at = at;
             Ok(())
         })
@@ -109,6 +111,7 @@ impl Runner {
         self.modify(id, move |_, model: &mut Model| {
             set_if(&mut model.architecture, patch.architecture.map(Some));
             set_if(&mut model.hyperparams, patch.hyperparams.map(Some));
+            check_definition(model.architecture.as_ref(), model.hyperparams.as_ref())?;
             model.trained = false;
             model.saved_model_path = None;
             model.trained_run_id = None;

@@ -169,6 +169,32 @@ fn promoting_a_run_needs_success_and_weights() {
     let failed = r.submit(RunSpec::task(RunKind::Train, "failing").with_model(&model.id)).unwrap();
     r.wait(&failed.id, WAIT).unwrap();
     assert_eq!(r.promote_run(&model.id, &failed.id).unwrap_err().code(), ErrorCode::Conflict);
-    let redefined = r.save_model_definition(&model.id, Some(json!({"layers": []})), None).unwrap();
+    let redefined = r.save_model_definition(&model.id, Some(crate::nn_spec::example_architecture()), None).unwrap();
     assert!(!redefined.trained && redefined.saved_model_path.is_none());
+}
+
+#[test]
+fn neural_definitions_are_shape_checked_in_the_registry() {
+    let r = runner();
+    let arch = crate::nn_spec::example_architecture();
+    let mut bad = arch.clone();
+    bad["layers"][7]["in"] = json!(3000);
+    let spec =
+        |a: serde_json::Value, h: Option<serde_json::Value>| ModelSpec { architecture: Some(a), hyperparams: h, ..ModelSpec::named("cnn") };
+    let e = r.create_model(spec(bad.clone(), None)).unwrap_err();
+    assert_eq!(e.field(), Some("architecture.layers[7].in"));
+    let e = r.create_model(spec(arch.clone(), Some(json!({"epochs": 0})))).unwrap_err();
+    assert_eq!(e.field(), Some("hyperparams.epochs"));
+    assert_eq!(r.list_models(&ModelFilter::default()).unwrap().total, 0, "nothing stored");
+
+    let model = r.create_model(spec(arch.clone(), Some(crate::nn_spec::example_hyperparams()))).unwrap();
+    // A hyperparameters-only change is checked against the stored architecture.
+    let e = r.update_model(&model.id, ModelPatch { hyperparams: Some(json!({"lr": 0.1})), ..Default::default() }).unwrap_err();
+    assert_eq!(e.field(), Some("hyperparams.lr"));
+    let e = r.save_model_definition(&model.id, Some(bad), None).unwrap_err();
+    assert_eq!(e.field(), Some("architecture.layers[7].in"));
+    assert_eq!(r.get_model(&model.id).unwrap().architecture, Some(arch), "the stored definition is untouched");
+    // Classic models keep free-form hyperparameters.
+    let classic = ModelSpec { hyperparams: Some(json!({"n_estimators": 100, "max_depth": 10})), ..ModelSpec::named("rf") };
+    assert!(r.create_model(classic).is_ok());
 }

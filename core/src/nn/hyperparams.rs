@@ -1,0 +1,140 @@
+//! 004's training hyperparameters, checked: unknown keys and out-of-range values are errors.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::architecture::ShapeReport;
+use super::fields::Fields;
+use crate::error::{Error, Result};
+
+/// How weights are updated.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Optimizer {
+    Sgd { lr: f64, momentum: f64, weight_decay: f64 },
+    Adam { lr: f64, beta1: f64, beta2: f64, eps: f64, weight_decay: f64 },
+    Adamw { lr: f64, beta1: f64, beta2: f64, eps: f64, weight_decay: f64 },
+}
+
+/// What training minimizes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Loss {
+    /// Over class scores; the targets are class indices.
+    CrossEntropy,
+    /// Mean squared error; the targets have the output's shape.
+    Mse,
+}
+
+/// Checked hyperparameters (absent ones take 004's example values).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Hyperparams {
+    pub epochs: u64,
+    pub batch_size: u64,
+    pub optimizer: Optimizer,
+    pub loss: Loss,
+    /// The same seed on the same device gives the same initial weights, batches and metrics.
+    pub seed: Option<u64>,
+    /// Share of the samples used for training; the rest validate.
+    pub train_split: f64,
+    pub shuffle: bool,
+    pub max_samples: Option<u64>,
+}
+
+impl Default for Hyperparams {
+    fn default() -> Self {
+        Self {
+            epochs: 5,
+            batch_size: 64,
+            optimizer: Optimizer::Sgd { lr: 0.1, momentum: 0.0, weight_decay: 0.0 },
+            loss: Loss::CrossEntropy,
+            seed: None,
+            train_split: 0.9,
+            shuffle: true,
+            max_samples: None,
+        }
+    }
+}
+
+fn lr(f: &mut Fields<'_>, default: f64) -> Result<f64> {
+    Ok(f.number("lr", "a learning rate above 0 and at most 10", |x| x > 0.0 && x <= 10.0)?.unwrap_or(default))
+}
+
+fn unit(f: &mut Fields<'_>, name: &'static str, default: f64) -> Result<f64> {
+    Ok(f.number(name, "a number in [0, 1)", |x| (0.0..1.0).contains(&x))?.unwrap_or(default))
+}
+
+fn weight_decay(f: &mut Fields<'_>, default: f64) -> Result<f64> {
+    Ok(f.number("weight_decay", "a number in [0, 1]", |x| (0.0..=1.0).contains(&x))?.unwrap_or(default))
+}
+
+fn parse_optimizer(value: &Value) -> Result<Optimizer> {
+    const PATH: &str = "hyperparams.optimizer";
+    const KINDS: &str = "sgd, adam, adamw";
+    // `"adam"` alone means Adam with its defaults.
+    let object;
+    let value = match value {
+        Value::String(kind) => {
+            object = serde_json::json!({ "type": kind });
+            &object
+        }
+        other => other,
+    };
+    let mut f = Fields::new(PATH, value)?;
+    let kind = f.required("type")?.as_str().ok_or_else(|| Error::invalid(format!("{PATH}.type"), format!("must be one of {KINDS}")))?;
+    let optimizer = match kind {
+        "sgd" => {
+            Optimizer::Sgd { lr: lr(&mut f, 0.1)?, momentum: unit(&mut f, "momentum", 0.0)?, weight_decay: weight_decay(&mut f, 0.0)? }
+        }
+        "adam" | "adamw" => {
+            let lr = lr(&mut f, 1e-3)?;
+            let (beta1, beta2) = (unit(&mut f, "beta1", 0.9)?, unit(&mut f, "beta2", 0.999)?);
+            let eps = f.number("eps", "a number above 0 and at most 1", |x| x > 0.0 && x <= 1.0)?.unwrap_or(1e-8);
+            let weight_decay = weight_decay(&mut f, if kind == "adamw" { 0.01 } else { 0.0 })?;
+            if kind == "adam" {
+                Optimizer::Adam { lr, beta1, beta2, eps, weight_decay }
+            } else {
+                Optimizer::Adamw { lr, beta1, beta2, eps, weight_decay }
+            }
+        }
+        other => return Err(Error::invalid(format!("{PATH}.type"), format!("unknown optimizer {other:?}; expected one of {KINDS}"))),
+    };
+    f.finish()?;
+    Ok(optimizer)
+}
+
+impl Hyperparams {
+    /// Parses 004's hyperparameters JSON. Errors name the field (`hyperparams.optimizer.lr`).
+    pub fn parse(value: &Value) -> Result<Self> {
+        let d = Self::default();
+        let mut f = Fields::new("hyperparams", value)?;
+        let epochs = f.uint("epochs", 1..=10_000)?.unwrap_or(d.epochs);
+        let batch_size = f.uint("batch_size", 1..=65_536)?.unwrap_or(d.batch_size);
+        let optimizer = f.get("optimizer").map(parse_optimizer).transpose()?.unwrap_or(d.optimizer);
+        let loss_path = f.path("loss");
+        let loss = match f.get("loss").map(|v| v.as_str()) {
+            None => d.loss,
+            Some(Some("cross_entropy")) => Loss::CrossEntropy,
+            Some(Some("mse")) => Loss::Mse,
+            Some(_) => return Err(Error::invalid(loss_path, "must be one of cross_entropy, mse")),
+        };
+        let seed = f.uint("seed", 0..=u64::MAX)?;
+        let train_split = f.number("train_split", "a share above 0 and below 1", |x| x > 0.0 && x < 1.0)?.unwrap_or(d.train_split);
+        let shuffle = f.boolean("shuffle")?.unwrap_or(d.shuffle);
+        let max_samples = f.uint("max_samples", 2..=100_000_000)?;
+        f.finish()?;
+        Ok(Self { epochs, batch_size, optimizer, loss, seed, train_split, shuffle, max_samples })
+    }
+
+    /// Checks that the loss fits the model's output: cross-entropy needs a vector of at least two class
+    /// scores.
+    pub fn check_against(&self, shapes: &ShapeReport) -> Result<()> {
+        if self.loss == Loss::CrossEntropy && !matches!(shapes.output_shape.as_slice(), [k] if *k >= 2) {
+            return Err(Error::invalid(
+                "hyperparams.loss",
+                format!("cross_entropy needs the model to output a vector of class scores, but it outputs {:?}", shapes.output_shape),
+            ));
+        }
+        Ok(())
+    }
+}
