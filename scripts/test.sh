@@ -6,6 +6,9 @@ cd "$(dirname "$0")/.."
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 
+echo "== setup (data outside the clone)"
+eval "$(scripts/setup.sh)"
+
 echo "== cargo test (unit, integration with child processes, doc tests incl. README)"
 cargo test --workspace 2>&1 | tee "$tmp/cargo-test.txt"
 

@@ -5,6 +5,7 @@ mod concurrency;
 mod crash;
 mod events;
 mod executor;
+mod mnist;
 mod nn_spec;
 mod records;
 mod registry;

@@ -1,0 +1,3 @@
+//! Real data sets the engines train on.
+
+pub mod mnist;
