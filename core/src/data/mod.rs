@@ -1,3 +1,4 @@
 //! Real data sets the engines train on.
 
 pub mod mnist;
+pub mod tabular;

@@ -84,6 +84,13 @@ impl Runner {
         self.shared().store.read(|c| store::get_doc(c, id))
     }
 
+    /// A stored dataset's rows, read from its file (see [`crate::data::tabular::supervised`] for
+    /// features and target).
+    pub fn dataset_table(&self, id: &str) -> Result<crate::data::tabular::Table> {
+        let dataset = self.get_dataset(id)?;
+        crate::data::tabular::Table::read(Path::new(&dataset.file_path), dataset.file_type)
+    }
+
     /// Datasets, newest first.
     pub fn list_datasets(&self, page: PageRequest) -> Result<Page<Dataset>> {
         self.shared().store.read_tx(|c| store::list_docs(c, &[], page))

@@ -10,4 +10,5 @@ mod nn_spec;
 mod records;
 mod registry;
 mod runs;
+mod tabular;
 mod validation;
