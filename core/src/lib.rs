@@ -28,6 +28,7 @@
 pub mod data;
 mod dataset_file;
 pub mod domain;
+pub mod drift;
 mod error;
 mod events;
 mod executor;

@@ -91,6 +91,14 @@ impl Runner {
         crate::data::tabular::Table::read(Path::new(&dataset.file_path), dataset.file_type)
     }
 
+    /// Drift of `current_id`'s numeric columns against `reference_id`'s: PSI and a KS test per shared
+    /// column. Datasets sharing no column are a validation error on `current_dataset_id`.
+    pub fn dataset_drift(&self, reference_id: &str, current_id: &str) -> Result<crate::drift::DriftReport> {
+        let reference = self.dataset_table(reference_id).map_err(|e| super::runs::ref_error(e, "reference_dataset_id"))?;
+        let current = self.dataset_table(current_id).map_err(|e| super::runs::ref_error(e, "current_dataset_id"))?;
+        crate::drift::compare_tables(&reference, &current, "current_dataset_id")
+    }
+
     /// Datasets, newest first.
     pub fn list_datasets(&self, page: PageRequest) -> Result<Page<Dataset>> {
         self.shared().store.read_tx(|c| store::list_docs(c, &[], page))

@@ -3,6 +3,7 @@
 mod common;
 mod concurrency;
 mod crash;
+mod drift;
 mod events;
 mod executor;
 mod mnist;
