@@ -41,7 +41,9 @@ pub use domain::common::{MAX_LIMIT, Page, PageRequest, Timestamp, new_id, now};
 pub use domain::config::{ConfigPatch, PoolStatus, RunnerConfig, WorkerInfo, WorkerState};
 pub use domain::dataset::{Dataset, DatasetPatch, DatasetSpec, FileType};
 pub use domain::model::{Model, ModelFamily, ModelFilter, ModelPatch, ModelSpec, ModelStatus, ModelTransition};
-pub use domain::monitoring::{MonitoringSnapshot, SnapshotSpec, SyntheticExample, SyntheticExampleSpec};
+pub use domain::monitoring::{
+    AlertOp, AlertRule, ComputedSnapshotSpec, MonitoringSnapshot, SnapshotSpec, SyntheticExample, SyntheticExampleSpec,
+};
 pub use domain::project::{
     Allocation, Project, ProjectPatch, ProjectSpec, ProjectStatus, ProjectTrait, TrainingType, TraitSpec, TraitType,
 };

@@ -62,6 +62,9 @@ pub struct Model {
     /// The run whose weights the model carries.
     pub trained_run_id: Option<String>,
     pub last_trained_at: Option<Timestamp>,
+    /// Thresholds on the model's monitoring metrics; breaches become entries of a snapshot's alerts.
+    #[serde(default)]
+    pub alert_rules: Vec<crate::domain::monitoring::AlertRule>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::common::{Timestamp, require_object};
+
 use crate::error::{Error, Result};
 
 /// A point-in-time view of a model's health.
@@ -85,4 +86,107 @@ impl SyntheticExampleSpec {
         }
         Ok(())
     }
+}
+
+/// How an alert rule compares a metric with its threshold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertOp {
+    Gt,
+    Gte,
+    Lt,
+    Lte,
+}
+
+impl AlertOp {
+    fn symbol(self) -> &'static str {
+        match self {
+            Self::Gt => ">",
+            Self::Gte => ">=",
+            Self::Lt => "<",
+            Self::Lte => "<=",
+        }
+    }
+}
+
+/// A threshold on one metric of a model's snapshots. `metric` is a dotted path into the snapshot:
+/// `performance.<name>…` or `drift.<name>…` (computed drift gives `drift.max_psi`,
+/// `drift.features.<feature>.psi`, `drift.features.<feature>.ks_p_value`, …).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertRule {
+    pub metric: String,
+    pub op: AlertOp,
+    pub threshold: f64,
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+impl AlertRule {
+    pub(crate) fn validate(&self, field: &str) -> Result<()> {
+        let ok = ["performance.", "drift."].iter().any(|p| self.metric.strip_prefix(p).is_some_and(|rest| !rest.is_empty()));
+        if !ok || self.metric.len() > 256 {
+            return Err(Error::invalid(format!("{field}.metric"), "must be performance.<name> or drift.<name> (at most 256 characters)"));
+        }
+        if !self.threshold.is_finite() {
+            return Err(Error::invalid(format!("{field}.threshold"), "must be a finite number"));
+        }
+        Ok(())
+    }
+
+    fn fires(&self, value: f64) -> bool {
+        match self.op {
+            AlertOp::Gt => value > self.threshold,
+            AlertOp::Gte => value >= self.threshold,
+            AlertOp::Lt => value < self.threshold,
+            AlertOp::Lte => value <= self.threshold,
+        }
+    }
+}
+
+/// Every number in `value`, keyed by its dotted path under `prefix`.
+fn flatten_numbers(prefix: &str, value: &Value, out: &mut Vec<(String, f64)>) {
+    match value {
+        Value::Number(n) => out.extend(n.as_f64().map(|x| (prefix.to_owned(), x))),
+        Value::Object(map) => {
+            for (k, v) in map {
+                flatten_numbers(&format!("{prefix}.{k}"), v, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The alerts `rules` raise on a snapshot's performance and drift metrics, keyed by metric.
+pub(crate) fn evaluate_alerts(rules: &[AlertRule], performance: &Value, drift: &Value) -> serde_json::Map<String, Value> {
+    let mut metrics = Vec::new();
+    flatten_numbers("performance", performance, &mut metrics);
+    flatten_numbers("drift", drift, &mut metrics);
+    let mut alerts = serde_json::Map::new();
+    for rule in rules {
+        if let Some((_, value)) = metrics.iter().find(|(name, _)| *name == rule.metric).filter(|(_, v)| rule.fires(*v)) {
+            alerts.insert(
+                rule.metric.clone(),
+                serde_json::json!({
+                    "value": value,
+                    "op": rule.op,
+                    "threshold": rule.threshold,
+                    "message": format!("{} = {value} {} {}", rule.metric, rule.op.symbol(), rule.threshold),
+                    "note": rule.note,
+                }),
+            );
+        }
+    }
+    alerts
+}
+
+/// A snapshot computed from data: drift of the current dataset against the reference one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ComputedSnapshotSpec {
+    pub reference_dataset_id: String,
+    pub current_dataset_id: String,
+    /// Performance metrics measured elsewhere, stored alongside (and checked by the alert rules).
+    #[serde(default)]
+    pub performance_metrics: Option<Value>,
 }

@@ -10,7 +10,9 @@ use crate::domain::common::{Page, PageRequest, new_id, now, require_text};
 use crate::domain::config::{ConfigPatch, PoolStatus, RunnerConfig, WorkerState};
 use crate::domain::dataset::{Dataset, DatasetPatch, DatasetSpec, FileType};
 use crate::domain::model::Model;
-use crate::domain::monitoring::{MonitoringSnapshot, SnapshotSpec, SyntheticExample, SyntheticExampleSpec};
+use crate::domain::monitoring::{
+    AlertRule, ComputedSnapshotSpec, MonitoringSnapshot, SnapshotSpec, SyntheticExample, SyntheticExampleSpec, evaluate_alerts,
+};
 use crate::domain::project::{Project, ProjectPatch, ProjectSpec, ProjectStatus, ProjectTrait};
 use crate::domain::recipe::Recipe;
 use crate::domain::run::RunStatus;
@@ -247,9 +249,9 @@ impl Runner {
             .store
             .writer
             .enqueue(move |conn, _| {
-                store::get_doc::<Model>(conn, &model_id)?;
+                let model: Model = store::get_doc(conn, &model_id)?;
                 let empty = || serde_json::Value::Object(Default::default());
-                let snap = MonitoringSnapshot {
+                let mut snap = MonitoringSnapshot {
                     id: new_id("snap"),
                     model_id,
                     captured_at: spec.captured_at.unwrap_or_else(now),
@@ -258,10 +260,70 @@ impl Runner {
                     data_freshness: spec.data_freshness.unwrap_or_else(empty),
                     alerts: spec.alerts.unwrap_or_else(empty),
                 };
+                raise_alerts(&model, &mut snap);
                 store::insert_doc(conn, &snap)?;
                 Ok(snap)
             })
             .wait()
+    }
+
+    /// Computes a snapshot from data and stores it: drift of the current dataset against the
+    /// reference (per shared numeric column: PSI, KS statistic and p-value, means), data freshness,
+    /// and the alerts the model's rules raise.
+    pub fn compute_monitoring_snapshot(&self, model_id: &str, spec: ComputedSnapshotSpec) -> Result<MonitoringSnapshot> {
+        if let Some(p) = &spec.performance_metrics {
+            crate::domain::common::require_object("performance_metrics", p)?;
+        }
+        self.get_model(model_id)?;
+        let drift = self.dataset_drift(&spec.reference_dataset_id, &spec.current_dataset_id)?;
+        let current = self.get_dataset(&spec.current_dataset_id)?;
+        let features: serde_json::Map<String, serde_json::Value> = drift
+            .features
+            .iter()
+            .map(|f| {
+                let entry = serde_json::json!({
+                    "psi": f.psi, "ks_statistic": f.ks.statistic, "ks_p_value": f.ks.p_value, "ks_method": f.ks.method,
+                    "reference_mean": f.reference_mean, "current_mean": f.current_mean,
+                    "reference_count": f.reference_count, "current_count": f.current_count, "drifted": f.drifted,
+                });
+                (f.feature.clone(), entry)
+            })
+            .collect();
+        let drift_metrics = serde_json::json!({
+            "max_psi": drift.max_psi,
+            "drifted_features": drift.drifted_features,
+            "features": features,
+            "skipped": drift.skipped.iter().map(|(c, why)| serde_json::json!({"column": c, "reason": why})).collect::<Vec<_>>(),
+        });
+        let captured_at = now();
+        let data_freshness = serde_json::json!({
+            "reference_dataset_id": spec.reference_dataset_id,
+            "current_dataset_id": spec.current_dataset_id,
+            "current_updated_at": current.updated_at,
+            "age_seconds": (captured_at - current.updated_at).num_seconds(),
+        });
+        self.add_monitoring_snapshot(
+            model_id,
+            SnapshotSpec {
+                captured_at: Some(captured_at),
+                performance_metrics: spec.performance_metrics,
+                drift_metrics: Some(drift_metrics),
+                data_freshness: Some(data_freshness),
+                alerts: None,
+            },
+        )
+    }
+
+    /// Replaces a model's alert rules.
+    pub fn set_alert_rules(&self, model_id: &str, rules: Vec<AlertRule>) -> Result<Model> {
+        for (i, rule) in rules.iter().enumerate() {
+            rule.validate(&format!("alert_rules[{i}]"))?;
+        }
+        self.modify(model_id, move |_, model: &mut Model| {
+            model.alert_rules = rules;
+            model.updated_at = now();
+            Ok(())
+        })
     }
 
     /// A model's snapshots, newest first.
@@ -407,4 +469,20 @@ fn write_durably(dir: &Path, path: &PathBuf, content: &[u8]) -> Result<()> {
     tmp.as_file().sync_all().map_err(|e| Error::io(path, e))?;
     tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
     Ok(())
+}
+
+/// Adds the alerts the model's rules raise on the snapshot's metrics; alerts given with it are kept.
+fn raise_alerts(model: &Model, snap: &mut MonitoringSnapshot) {
+    let raised = evaluate_alerts(&model.alert_rules, &snap.performance_metrics, &snap.drift_metrics);
+    if raised.is_empty() {
+        return;
+    }
+    if !snap.alerts.is_object() {
+        snap.alerts = serde_json::Value::Object(Default::default());
+    }
+    if let Some(alerts) = snap.alerts.as_object_mut() {
+        for (metric, alert) in raised {
+            alerts.entry(metric).or_insert(alert);
+        }
+    }
 }

@@ -50,6 +50,7 @@ impl Runner {
                     saved_model_path: None,
                     trained_run_id: None,
                     last_trained_at: None,
+                    alert_rules: Vec::new(),
                     created_at: at,
                     updated_at: at,
                 };

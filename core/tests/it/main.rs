@@ -7,6 +7,7 @@ mod drift;
 mod events;
 mod executor;
 mod mnist;
+mod monitoring;
 mod nn_spec;
 mod records;
 mod registry;
