@@ -17,6 +17,12 @@ pub struct RunnerConfig {
     pub max_attempts: u32,
     /// `cpu`, `cuda:N` or `auto`.
     pub device: String,
+    /// A model moves to `production` only once a train (or fine-tune) run of it has succeeded.
+    #[serde(default = "yes")]
+    pub promotion_requires_succeeded_run: bool,
+    /// A model moves to `production` only when its recipe is `approved`.
+    #[serde(default = "yes")]
+    pub promotion_requires_approved_recipe: bool,
     pub default_model: String,
     pub default_training_type: TrainingType,
     pub default_batch_size: u32,
@@ -29,6 +35,10 @@ pub struct RunnerConfig {
     pub updated_at: Timestamp,
 }
 
+fn yes() -> bool {
+    true
+}
+
 impl RunnerConfig {
     pub(crate) fn new_default(now: Timestamp) -> Self {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get()) as u32;
@@ -37,6 +47,8 @@ impl RunnerConfig {
             auto_start_workers: true,
             max_attempts: 2,
             device: "cpu".into(),
+            promotion_requires_succeeded_run: true,
+            promotion_requires_approved_recipe: true,
             default_model: "sentence-transformers/all-MiniLM-L6-v2".into(),
             default_training_type: TrainingType::Standard,
             default_batch_size: 4,
@@ -59,6 +71,8 @@ pub struct ConfigPatch {
     pub auto_start_workers: Option<bool>,
     pub max_attempts: Option<u32>,
     pub device: Option<String>,
+    pub promotion_requires_succeeded_run: Option<bool>,
+    pub promotion_requires_approved_recipe: Option<bool>,
     pub default_model: Option<String>,
     pub default_training_type: Option<TrainingType>,
     pub default_batch_size: Option<u32>,
@@ -102,6 +116,8 @@ impl ConfigPatch {
             auto_start_workers,
             max_attempts,
             device,
+            promotion_requires_succeeded_run,
+            promotion_requires_approved_recipe,
             default_model,
             default_training_type,
             default_batch_size,

@@ -150,6 +150,9 @@ pub struct RecipeVersion {
     pub manifest: Value,
     /// RFC 6902 JSON Patch from the previous version's manifest; `None` for the first version.
     pub diff_from_prev: Option<Value>,
+    /// The same difference for people: one line per change (`changed model.alpha from 1.0 to 0.5`).
+    #[serde(default)]
+    pub diff_summary: Vec<String>,
     pub change_note: Option<String>,
     pub created_by: Option<String>,
     pub created_at: Timestamp,
@@ -194,4 +197,39 @@ pub struct RecipeFilter {
     pub parent_id: Option<String>,
     #[serde(default)]
     pub page: PageRequest,
+}
+
+/// A JSON Pointer (`/model/layers/2`) as a dotted path (`model.layers[2]`).
+fn readable_path(pointer: &str) -> String {
+    let mut out = String::new();
+    for token in pointer.split('/').skip(1) {
+        let token = token.replace("~1", "/").replace("~0", "~");
+        if !token.is_empty() && (token == "-" || token.bytes().all(|b| b.is_ascii_digit())) {
+            out.push_str(&format!("[{token}]"));
+        } else {
+            if !out.is_empty() {
+                out.push('.');
+            }
+            out.push_str(&token);
+        }
+    }
+    if out.is_empty() { "(whole manifest)".to_owned() } else { out }
+}
+
+/// One line per operation of `patch` (computed from `prev`), for people.
+pub(crate) fn summarize_patch(prev: &Value, patch: &json_patch::Patch) -> Vec<String> {
+    use json_patch::PatchOperation as Op;
+    let old = |path: &str| prev.pointer(path).map_or_else(|| "nothing".to_owned(), Value::to_string);
+    patch
+        .0
+        .iter()
+        .map(|op| match op {
+            Op::Add(a) => format!("added {} = {}", readable_path(&a.path.to_string()), a.value),
+            Op::Remove(r) => format!("removed {} (was {})", readable_path(&r.path.to_string()), old(&r.path.to_string())),
+            Op::Replace(r) => format!("changed {} from {} to {}", readable_path(&r.path.to_string()), old(&r.path.to_string()), r.value),
+            Op::Move(m) => format!("moved {} to {}", readable_path(&m.from.to_string()), readable_path(&m.path.to_string())),
+            Op::Copy(c) => format!("copied {} to {}", readable_path(&c.from.to_string()), readable_path(&c.path.to_string())),
+            Op::Test(t) => format!("checked {} = {}", readable_path(&t.path.to_string()), t.value),
+        })
+        .collect()
 }

@@ -79,11 +79,15 @@ impl Runner {
     /// Changes a model. A status change must be an allowed transition and is recorded in the audit trail.
     pub fn update_model(&self, id: &str, patch: ModelPatch) -> Result<Model> {
         patch.validate()?;
+        let config = self.config();
         self.modify(id, move |conn, model: &mut Model| {
             let at = now();
             if let Some(to) = patch.status.filter(|s| *s != model.status) {
                 if !model.status.can_move_to(to) {
                     return Err(Error::Conflict(format!("model {} cannot move from {} to {to}", model.id, model.status)));
+                }
+                if to == ModelStatus::Production {
+                    check_promotion(conn, model, &config)?;
                 }
                 let transition =
                     ModelTransition { model_id: model.id.clone(), from: model.status, to, by: patch.changed_by, note: patch.note, at };
@@ -174,6 +178,7 @@ impl Runner {
                     version_number: "1.0.0".into(),
                     manifest: spec.manifest.clone(),
                     diff_from_prev: None,
+                    diff_summary: Vec::new(),
                     change_note: Some("Initial version".into()),
                     created_by: spec.created_by,
                     created_at: at,
@@ -267,6 +272,7 @@ impl Runner {
                     version_number: "1.0.0".into(),
                     manifest: source.manifest.clone(),
                     diff_from_prev: None,
+                    diff_summary: Vec::new(),
                     change_note: Some(match &latest {
                         Some(v) => {
                             format!("Cloned from {} version {}", source.id, v.version_number)
@@ -307,7 +313,7 @@ impl Runner {
             .enqueue(move |conn, _| {
                 let mut recipe: Recipe = store::get_doc(conn, &recipe_id)?;
                 let prev = latest_version(conn, &recipe_id)?;
-                let (number, diff) = match &prev {
+                let (number, diff, diff_summary) = match &prev {
                     Some(prev) => {
                         let mut v = semver::Version::parse(&prev.version_number)
                             .map_err(|e| Error::Storage(format!("bad stored version {}: {e}", prev.version_number)))?;
@@ -317,9 +323,10 @@ impl Runner {
                             VersionBump::Patch => v = semver::Version::new(v.major, v.minor, v.patch + 1),
                         }
                         let patch = json_patch::diff(&prev.manifest, &spec.manifest);
-                        (v.to_string(), Some(serde_json::to_value(patch)?))
+                        let summary = crate::domain::recipe::summarize_patch(&prev.manifest, &patch);
+                        (v.to_string(), Some(serde_json::to_value(patch)?), summary)
                     }
-                    None => ("1.0.0".to_owned(), None),
+                    None => ("1.0.0".to_owned(), None, Vec::new()),
                 };
                 let at = now();
                 let version = RecipeVersion {
@@ -328,6 +335,7 @@ impl Runner {
                     version_number: number,
                     manifest: spec.manifest,
                     diff_from_prev: diff,
+                    diff_summary,
                     change_note: spec.change_note,
                     created_by: spec.created_by,
                     created_at: at,
@@ -374,6 +382,38 @@ pub(super) fn check_recipe_refs(conn: &Connection, recipe_id: Option<&str>, vers
         let v: RecipeVersion = store::get_doc(conn, vid).map_err(|e| ref_error(e, "recipe_version_id"))?;
         if recipe_id.is_some_and(|rid| rid != v.recipe_id) {
             return Err(Error::invalid("recipe_version_id", format!("version {vid} belongs to recipe {}", v.recipe_id)));
+        }
+    }
+    Ok(())
+}
+
+/// The promotion rules of the config: a succeeded train or fine-tune run of the model, and an approved
+/// recipe.
+fn check_promotion(conn: &Connection, model: &Model, config: &crate::domain::config::RunnerConfig) -> Result<()> {
+    if config.promotion_requires_succeeded_run {
+        let runs: i64 = conn.query_row(
+            "SELECT COUNT(*) FROM runs WHERE model_id = ?1 AND status = 'succeeded' AND kind IN ('train', 'fine_tune')",
+            [&model.id],
+            |r| r.get(0),
+        )?;
+        if runs == 0 {
+            return Err(Error::Conflict(format!("model {} has no succeeded train run; it cannot go to production", model.id)));
+        }
+    }
+    if config.promotion_requires_approved_recipe {
+        let recipe = match &model.recipe_id {
+            Some(id) => Some(store::get_doc::<Recipe>(conn, id)?),
+            None => None,
+        };
+        match recipe {
+            Some(r) if r.status == RecipeStatus::Approved => {}
+            Some(r) => {
+                return Err(Error::Conflict(format!(
+                    "recipe {} of model {} is {}; it must be approved before production",
+                    r.id, model.id, r.status
+                )));
+            }
+            None => return Err(Error::Conflict(format!("model {} has no recipe; production needs an approved one", model.id))),
         }
     }
     Ok(())

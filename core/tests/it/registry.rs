@@ -36,6 +36,8 @@ fn recipe_versions_are_immutable_bumped_and_diffed() {
         diff.as_array().unwrap().iter().map(|op| (op["op"].as_str().unwrap().into(), op["path"].as_str().unwrap().into())).collect();
     assert!(ops.contains(&("add".into(), "/features/2".into())), "{diff}");
     assert!(ops.contains(&("replace".into(), "/model/alpha".into())), "{diff}");
+    assert_eq!(v2.diff_summary, ["added features[2] = \"season\"", "changed model.alpha from 1.0 to 0.5"], "{:?}", v2.diff_summary);
+    assert!(v1.diff_summary.is_empty());
     // Applying the stored patch to v1 gives v2.
     let mut applied = v1.manifest.clone();
     json_patch::patch(&mut applied, &serde_json::from_value::<json_patch::Patch>(diff).unwrap()).unwrap();
@@ -51,6 +53,28 @@ fn recipe_versions_are_immutable_bumped_and_diffed() {
     assert_eq!(r.get_recipe_version(&recipe.id, &v1.version_id).unwrap(), v1);
     assert_eq!(r.get_recipe(&recipe.id).unwrap().manifest, json!({"x": 2}));
     assert_eq!(r.get_recipe_version("recipe_other", &v1.version_id).unwrap_err().code(), ErrorCode::NotFound);
+}
+
+#[test]
+fn promotion_rules_can_be_switched_off() {
+    let r = runner();
+    let model = r.create_model(ModelSpec::named("no recipe")).unwrap();
+    let production = ModelPatch { status: Some(ModelStatus::Production), ..Default::default() };
+    assert_eq!(r.update_model(&model.id, production.clone()).unwrap_err().code(), ErrorCode::Conflict);
+    // A succeeded eval run and a failed train run do not count.
+    let eval = r.submit(RunSpec::external(RunKind::Eval).with_model(&model.id)).unwrap();
+    r.report_run(&eval.id, modelrunner::RunReport { status: Some(RunStatus::Succeeded), ..Default::default() }).unwrap();
+    let run = r.submit(RunSpec::external(RunKind::Train).with_model(&model.id)).unwrap();
+    r.report_run(&run.id, modelrunner::RunReport { status: Some(RunStatus::Failed), ..Default::default() }).unwrap();
+    assert!(r.update_model(&model.id, production.clone()).unwrap_err().to_string().contains("train run"));
+    r.update_config(modelrunner::ConfigPatch {
+        promotion_requires_succeeded_run: Some(false),
+        promotion_requires_approved_recipe: Some(false),
+        ..Default::default()
+    })
+    .unwrap();
+    assert_eq!(r.update_model(&model.id, production).unwrap().status, ModelStatus::Production);
+    assert_eq!(r.model_transitions(&model.id).unwrap().len(), 1, "refused moves are not in the audit trail");
 }
 
 #[test]
@@ -100,6 +124,14 @@ fn model_lifecycle_is_audited() {
         ..Default::default()
     };
     r.update_model(&model.id, to(ModelStatus::Staging)).unwrap();
+    // Production needs a succeeded train run and an approved recipe (the default rules).
+    let e = r.update_model(&model.id, to(ModelStatus::Production)).unwrap_err();
+    assert!(e.code() == ErrorCode::Conflict && e.to_string().contains("train run"), "{e}");
+    let train = r.submit(RunSpec::external(RunKind::Train).with_model(&model.id)).unwrap();
+    r.report_run(&train.id, modelrunner::RunReport { status: Some(RunStatus::Succeeded), ..Default::default() }).unwrap();
+    let e = r.update_model(&model.id, to(ModelStatus::Production)).unwrap_err();
+    assert!(e.code() == ErrorCode::Conflict && e.to_string().contains("approved"), "{e}");
+    r.update_recipe(&recipe.id, RecipePatch { status: Some(RecipeStatus::Approved), ..Default::default() }).unwrap();
     r.update_model(&model.id, to(ModelStatus::Production)).unwrap();
     r.update_model(&model.id, to(ModelStatus::Production)).unwrap(); // no-op, not a transition
     let e = r.update_model(&model.id, to(ModelStatus::Draft)).unwrap_err();
