@@ -32,9 +32,11 @@ pub mod drift;
 mod error;
 mod events;
 mod executor;
+mod json_fields;
 pub mod nn;
 mod runner;
 mod store;
+pub mod synthetic;
 pub mod tasks;
 
 pub use domain::common::{MAX_LIMIT, Page, PageRequest, Timestamp, new_id, now};

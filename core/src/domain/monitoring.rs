@@ -76,6 +76,10 @@ pub struct SyntheticExampleSpec {
 impl SyntheticExampleSpec {
     pub(crate) fn validate(&self) -> Result<()> {
         require_object("dataset_schema", &self.dataset_schema)?;
+        // A schema in the generator's form (it has `columns`) must be one it can use.
+        if self.dataset_schema.get("columns").is_some() {
+            crate::synthetic::Schema::parse(&self.dataset_schema)?;
+        }
         for (i, row) in self.sample_rows.iter().enumerate() {
             if !row.is_object() {
                 return Err(Error::invalid(format!("sample_rows[{i}]"), "must be a JSON object"));

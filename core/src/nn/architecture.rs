@@ -4,8 +4,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::fields::Fields;
 use crate::error::{Error, Result};
+use crate::json_fields::Fields;
 
 /// Largest size accepted for any one dimension, channel count or feature count.
 const MAX_DIM: u64 = 1 << 20;

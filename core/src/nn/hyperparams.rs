@@ -4,8 +4,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::architecture::ShapeReport;
-use super::fields::Fields;
 use crate::error::{Error, Result};
+use crate::json_fields::Fields;
 
 /// How weights are updated.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -18,7 +18,7 @@
 //! ```
 
 mod architecture;
-mod fields;
+
 mod hyperparams;
 
 pub use architecture::{Architecture, LAYER_TYPES, Layer, LayerShape, Padding, ShapeReport};

@@ -357,6 +357,22 @@ impl Runner {
             .wait()
     }
 
+    /// Generates example data from `dataset_schema` (see [`crate::synthetic`]; deterministic for its
+    /// seed) and stores it as the recipe's synthetic example, with an example train run.
+    pub fn generate_synthetic_example(&self, recipe_id: &str, dataset_schema: serde_json::Value) -> Result<SyntheticExample> {
+        let schema = crate::synthetic::Schema::parse(&dataset_schema)?;
+        let recipe = self.get_recipe(recipe_id)?;
+        let rows: Vec<serde_json::Value> = schema.generate().into_iter().map(serde_json::Value::Object).collect();
+        let example_run = serde_json::json!({
+            "run_type": "train",
+            "recipe_id": recipe.id,
+            "model_family": recipe.model_family,
+            "data": {"source": "synthetic", "rows": schema.rows, "seed": schema.seed,
+                     "columns": schema.columns.iter().map(|c| c.name.clone()).collect::<Vec<_>>()},
+        });
+        self.put_synthetic_example(recipe_id, SyntheticExampleSpec { dataset_schema, sample_rows: rows, example_run: Some(example_run) })
+    }
+
     /// The newest synthetic example of a recipe.
     pub fn get_synthetic_example(&self, recipe_id: &str) -> Result<SyntheticExample> {
         self.shared().store.read_tx(|c| {

@@ -12,5 +12,6 @@ mod nn_spec;
 mod records;
 mod registry;
 mod runs;
+mod synthetic;
 mod tabular;
 mod validation;

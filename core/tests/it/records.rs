@@ -138,7 +138,7 @@ fn monitoring_snapshots_and_synthetic_examples() {
     let recipe = r.create_recipe(RecipeSpec::new("r", modelrunner::ModelFamily::Forecasting, RecipeLevel::Industry)).unwrap();
     assert_eq!(r.get_synthetic_example(&recipe.id).unwrap_err().code(), ErrorCode::NotFound);
     let spec = SyntheticExampleSpec {
-        dataset_schema: json!({"columns": [{"name": "sales", "type": "float"}]}),
+        dataset_schema: json!({"columns": [{"name": "sales", "type": "float", "min": 0, "max": 100}]}),
         sample_rows: vec![json!({"sales": 1.5})],
         example_run: Some(json!({"run_type": "train"})),
     };
