@@ -25,6 +25,7 @@
 //!
 //! Engines plug in as [`Task`]s registered by name; see [`RunnerOptions::task`].
 
+pub mod assistant;
 pub mod data;
 mod dataset_file;
 pub mod domain;

@@ -1,5 +1,6 @@
 //! Integration tests of the `modelrunner` core (one binary, linked once).
 
+mod assistant;
 mod common;
 mod concurrency;
 mod crash;
