@@ -174,3 +174,43 @@ pub fn compare_tables(reference: &Table, current: &Table, current_field: &str) -
     let drifted_features = features.iter().filter(|f| f.drifted).map(|f| f.feature.clone()).collect();
     Ok(DriftReport { features, skipped, max_psi, drifted_features })
 }
+
+/// Drift of a prediction column: numeric scores get PSI and KS; class labels get a PSI over the
+/// classes' shares (no KS, which needs an order).
+pub fn prediction_drift(reference: &Table, rc: usize, current: &Table, cc: usize) -> Result<serde_json::Value> {
+    if let (Some(r), Some(c)) = (numeric_column(reference, rc), numeric_column(current, cc)) {
+        check_sample("prediction_column", &r)?;
+        check_sample("prediction_column", &c)?;
+        let ks = ks_two_sample(&r, &c)?;
+        let psi = psi(&r, &c)?;
+        return Ok(serde_json::json!({
+            "kind": "scores", "psi": psi, "ks_statistic": ks.statistic, "ks_p_value": ks.p_value, "ks_method": ks.method,
+            "drifted": psi >= PSI_SIGNIFICANT,
+        }));
+    }
+    let labels = |t: &Table, c: usize| -> Vec<String> {
+        t.rows
+            .iter()
+            .filter_map(|row| match row.get(c) {
+                Some(Cell::Missing) | None => None,
+                Some(Cell::Text(s)) => Some(s.clone()),
+                Some(Cell::Number(x)) => Some(format!("{x}")),
+                Some(Cell::Bool(b)) => Some(b.to_string()),
+            })
+            .collect()
+    };
+    let (r, c) = (labels(reference, rc), labels(current, cc));
+    if r.is_empty() || c.is_empty() {
+        return Err(Error::invalid("prediction_column", "has no values on one side"));
+    }
+    let classes: std::collections::BTreeSet<&String> = r.iter().chain(&c).collect();
+    let share = |xs: &[String], k: &String| xs.iter().filter(|x| *x == k).count() as f64 / xs.len() as f64;
+    let mut shares = serde_json::Map::new();
+    let mut psi = 0.0;
+    for k in &classes {
+        let (rs, cs) = (share(&r, k).max(PSI_EPSILON), share(&c, k).max(PSI_EPSILON));
+        psi += (cs - rs) * (cs / rs).ln();
+        shares.insert((*k).clone(), serde_json::json!({"reference": share(&r, k), "current": share(&c, k)}));
+    }
+    Ok(serde_json::json!({"kind": "classes", "psi": psi, "shares": shares, "drifted": psi >= PSI_SIGNIFICANT}))
+}

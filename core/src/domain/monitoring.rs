@@ -184,12 +184,26 @@ pub(crate) fn evaluate_alerts(rules: &[AlertRule], performance: &Value, drift: &
     alerts
 }
 
-/// A snapshot computed from data: drift of the current dataset against the reference one.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A snapshot computed from data: drift of a current batch against a reference.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ComputedSnapshotSpec {
-    pub reference_dataset_id: String,
-    pub current_dataset_id: String,
+    /// The reference: a dataset…
+    #[serde(default)]
+    pub reference_dataset_id: Option<String>,
+    /// …or the training data (dataset) of a run.
+    #[serde(default)]
+    pub reference_run_id: Option<String>,
+    /// The current batch: a dataset…
+    #[serde(default)]
+    pub current_dataset_id: Option<String>,
+    /// …or rows given inline (JSON objects).
+    #[serde(default)]
+    pub current_rows: Option<Vec<Value>>,
+    /// A column both sides hold with the model's predictions (scores, or class labels): its drift is
+    /// reported as prediction drift, apart from the features.
+    #[serde(default)]
+    pub prediction_column: Option<String>,
     /// Performance metrics measured elsewhere, stored alongside (and checked by the alert rules).
     #[serde(default)]
     pub performance_metrics: Option<Value>,

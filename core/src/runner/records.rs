@@ -267,21 +267,68 @@ impl Runner {
             .wait()
     }
 
-    /// Computes a snapshot from data and stores it: drift of the current dataset against the
-    /// reference (per shared numeric column: PSI, KS statistic and p-value, means), data freshness,
-    /// and the alerts the model's rules raise.
+    /// Computes a snapshot from data and stores it: drift of the current batch against the reference
+    /// (per shared numeric column: PSI, KS statistic and p-value, means), prediction drift when a
+    /// prediction column is named, data freshness, and the alerts the model's rules raise.
     pub fn compute_monitoring_snapshot(&self, model_id: &str, spec: ComputedSnapshotSpec) -> Result<MonitoringSnapshot> {
+        use crate::data::tabular::Table;
+        use serde_json::json;
         if let Some(p) = &spec.performance_metrics {
             crate::domain::common::require_object("performance_metrics", p)?;
         }
         self.get_model(model_id)?;
-        let drift = self.dataset_drift(&spec.reference_dataset_id, &spec.current_dataset_id)?;
-        let current = self.get_dataset(&spec.current_dataset_id)?;
+        let reference_source = match (&spec.reference_dataset_id, &spec.reference_run_id) {
+            (Some(id), None) => json!({"dataset_id": id}),
+            (None, Some(run_id)) => {
+                let run = self.get_run(run_id).map_err(|e| super::runs::ref_error(e, "reference_run_id"))?;
+                let Some(id) = run.dataset_id else {
+                    return Err(Error::invalid("reference_run_id", format!("run {run_id} names no training dataset")));
+                };
+                json!({"run_id": run_id, "dataset_id": id})
+            }
+            _ => return Err(Error::invalid("reference_dataset_id", "give exactly one of reference_dataset_id and reference_run_id")),
+        };
+        let reference_id = reference_source["dataset_id"].as_str().unwrap_or_default().to_owned();
+        let reference = self.dataset_table(&reference_id).map_err(|e| super::runs::ref_error(e, "reference_dataset_id"))?;
+        let captured_at = now();
+        let (current, current_source, current_updated_at) = match (&spec.current_dataset_id, &spec.current_rows) {
+            (Some(id), None) => {
+                let dataset = self.get_dataset(id).map_err(|e| super::runs::ref_error(e, "current_dataset_id"))?;
+                (self.dataset_table(id)?, json!({"dataset_id": id}), dataset.updated_at)
+            }
+            (None, Some(rows)) => {
+                let bytes = serde_json::to_vec(rows)?;
+                let table = Table::parse(&bytes, FileType::Json).map_err(|e| match e {
+                    Error::Validation { reason, .. } => Error::invalid("current_rows", reason),
+                    other => other,
+                })?;
+                (table, json!({"rows": rows.len()}), captured_at)
+            }
+            _ => return Err(Error::invalid("current_dataset_id", "give exactly one of current_dataset_id and current_rows")),
+        };
+        let field = if spec.current_rows.is_some() { "current_rows" } else { "current_dataset_id" };
+        let mut drift = crate::drift::compare_tables(&reference, &current, field)?;
+        let prediction = match &spec.prediction_column {
+            None => serde_json::Value::Null,
+            Some(column) => {
+                let (Some(rc), Some(cc)) = (reference.column(column), current.column(column)) else {
+                    return Err(Error::invalid(
+                        "prediction_column",
+                        format!("{column:?} is not a column of both the reference and the current batch"),
+                    ));
+                };
+                drift.features.retain(|f| &f.feature != column);
+                drift.skipped.retain(|(c, _)| c != column);
+                drift.drifted_features.retain(|c| c != column);
+                drift.max_psi = drift.features.iter().map(|f| f.psi).fold(0.0, f64::max);
+                crate::drift::prediction_drift(&reference, rc, &current, cc)?
+            }
+        };
         let features: serde_json::Map<String, serde_json::Value> = drift
             .features
             .iter()
             .map(|f| {
-                let entry = serde_json::json!({
+                let entry = json!({
                     "psi": f.psi, "ks_statistic": f.ks.statistic, "ks_p_value": f.ks.p_value, "ks_method": f.ks.method,
                     "reference_mean": f.reference_mean, "current_mean": f.current_mean,
                     "reference_count": f.reference_count, "current_count": f.current_count, "drifted": f.drifted,
@@ -289,18 +336,20 @@ impl Runner {
                 (f.feature.clone(), entry)
             })
             .collect();
-        let drift_metrics = serde_json::json!({
+        let mut drift_metrics = json!({
             "max_psi": drift.max_psi,
             "drifted_features": drift.drifted_features,
             "features": features,
-            "skipped": drift.skipped.iter().map(|(c, why)| serde_json::json!({"column": c, "reason": why})).collect::<Vec<_>>(),
+            "skipped": drift.skipped.iter().map(|(c, why)| json!({"column": c, "reason": why})).collect::<Vec<_>>(),
         });
-        let captured_at = now();
-        let data_freshness = serde_json::json!({
-            "reference_dataset_id": spec.reference_dataset_id,
-            "current_dataset_id": spec.current_dataset_id,
-            "current_updated_at": current.updated_at,
-            "age_seconds": (captured_at - current.updated_at).num_seconds(),
+        if !prediction.is_null() {
+            drift_metrics["prediction"] = prediction;
+        }
+        let data_freshness = json!({
+            "reference": reference_source,
+            "current": current_source,
+            "current_updated_at": current_updated_at,
+            "age_seconds": (captured_at - current_updated_at).num_seconds(),
         });
         self.add_monitoring_snapshot(
             model_id,

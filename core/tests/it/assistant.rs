@@ -64,7 +64,7 @@ fn seed() -> Seeded {
     let (reference, current) = (ds("footfall\n1\n2\n3\n4\n5\n6\n7\n8\n9\n10\n"), ds("footfall\n30\n31\n32\n33\n34\n35\n36\n37\n38\n39\n"));
     r.compute_monitoring_snapshot(
         &monitored,
-        ComputedSnapshotSpec { reference_dataset_id: reference, current_dataset_id: current, performance_metrics: None },
+        ComputedSnapshotSpec { reference_dataset_id: Some(reference), current_dataset_id: Some(current), ..Default::default() },
     )
     .unwrap();
     Seeded { r, live_a, live_b, staging, draft, failed_run: failed, recipe, monitored }

@@ -77,7 +77,11 @@ fn snapshots_computed_from_data_carry_drift_freshness_and_alerts() {
     let same = r
         .compute_monitoring_snapshot(
             &model.id,
-            ComputedSnapshotSpec { reference_dataset_id: setosa.clone(), current_dataset_id: setosa.clone(), performance_metrics: None },
+            ComputedSnapshotSpec {
+                reference_dataset_id: Some(setosa.clone()),
+                current_dataset_id: Some(setosa.clone()),
+                ..Default::default()
+            },
         )
         .unwrap();
     assert_eq!(same.drift_metrics["max_psi"], 0.0);
@@ -86,9 +90,10 @@ fn snapshots_computed_from_data_carry_drift_freshness_and_alerts() {
         .compute_monitoring_snapshot(
             &model.id,
             ComputedSnapshotSpec {
-                reference_dataset_id: setosa.clone(),
-                current_dataset_id: virginica.clone(),
+                reference_dataset_id: Some(setosa.clone()),
+                current_dataset_id: Some(virginica.clone()),
                 performance_metrics: Some(json!({"accuracy": 0.31})),
+                ..Default::default()
             },
         )
         .unwrap();
@@ -96,7 +101,7 @@ fn snapshots_computed_from_data_carry_drift_freshness_and_alerts() {
     assert!(petal["psi"].as_f64().unwrap() > 1.0 && petal["drifted"] == true, "{petal}");
     assert_eq!(snap.drift_metrics["skipped"][0]["column"], "species");
     assert!(snap.data_freshness["age_seconds"].as_i64().unwrap() >= 0);
-    assert_eq!(snap.data_freshness["current_dataset_id"], virginica.as_str());
+    assert_eq!(snap.data_freshness["current"]["dataset_id"], virginica.as_str());
     let alerts = snap.alerts.as_object().unwrap();
     assert_eq!(alerts.keys().collect::<Vec<_>>(), ["drift.max_psi", "drift.features.petal_length.ks_p_value"]);
     assert_eq!(snap.performance_metrics["accuracy"], 0.31);
@@ -105,12 +110,65 @@ fn snapshots_computed_from_data_carry_drift_freshness_and_alerts() {
 
     let unrelated = ds("other", b"a,b\n1,2\n".to_vec());
     let spec = |reference: &str, current: &str| ComputedSnapshotSpec {
-        reference_dataset_id: reference.into(),
-        current_dataset_id: current.into(),
-        performance_metrics: None,
+        reference_dataset_id: Some(reference.into()),
+        current_dataset_id: Some(current.into()),
+        ..Default::default()
     };
     assert_eq!(r.compute_monitoring_snapshot(&model.id, spec(&setosa, &unrelated)).unwrap_err().field(), Some("current_dataset_id"));
     assert_eq!(r.compute_monitoring_snapshot(&model.id, spec("ds_x", &setosa)).unwrap_err().field(), Some("reference_dataset_id"));
     assert_eq!(r.compute_monitoring_snapshot("model_x", spec(&setosa, &setosa)).unwrap_err().code(), ErrorCode::NotFound);
     assert_eq!(r.list_monitoring_snapshots(&model.id, PageRequest::default()).unwrap().total, 2, "refused ones stored nothing");
+}
+
+#[test]
+fn references_from_runs_current_rows_and_prediction_drift() {
+    let r = runner();
+    let model = r.create_model(ModelSpec::named("scorer")).unwrap();
+    let csv = "x,score,label\n1,0.1,no\n2,0.2,no\n3,0.3,no\n4,0.4,yes\n5,0.5,no\n6,0.6,no\n7,0.7,yes\n8,0.8,no\n9,0.9,no\n10,0.95,no\n";
+    let train = r
+        .create_dataset(DatasetSpec { name: "train".into(), description: None, filename: "t.csv".into(), file_type: None }, csv.as_bytes())
+        .unwrap();
+    let run = r
+        .submit(modelrunner::RunSpec {
+            dataset_id: Some(train.id.clone()),
+            ..modelrunner::RunSpec::external(modelrunner::RunKind::Train).with_model(&model.id)
+        })
+        .unwrap();
+    // Today's batch, inline: same x, scores pushed up, mostly "yes".
+    let rows: Vec<serde_json::Value> =
+        (1..=10).map(|i| json!({"x": i, "score": 0.9 + i as f64 / 200.0, "label": if i < 9 { "yes" } else { "no" }})).collect();
+    let base = ComputedSnapshotSpec { reference_run_id: Some(run.id.clone()), current_rows: Some(rows.clone()), ..Default::default() };
+    let scores =
+        r.compute_monitoring_snapshot(&model.id, ComputedSnapshotSpec { prediction_column: Some("score".into()), ..base.clone() }).unwrap();
+    let p = &scores.drift_metrics["prediction"];
+    assert_eq!(p["kind"], "scores");
+    assert!(p["drifted"] == true && p["ks_p_value"].as_f64().unwrap() < 0.01, "{p}");
+    assert!(scores.drift_metrics["features"].get("score").is_none(), "the prediction is reported apart");
+    assert_eq!(scores.drift_metrics["features"]["x"]["psi"], 0.0, "x did not move");
+    assert_eq!(scores.data_freshness["reference"]["run_id"], run.id.as_str());
+    assert_eq!(scores.data_freshness["current"]["rows"], 10);
+    let labels =
+        r.compute_monitoring_snapshot(&model.id, ComputedSnapshotSpec { prediction_column: Some("label".into()), ..base.clone() }).unwrap();
+    let p = &labels.drift_metrics["prediction"];
+    assert_eq!(
+        (p["kind"].as_str(), p["shares"]["yes"]["reference"].as_f64(), p["shares"]["yes"]["current"].as_f64()),
+        (Some("classes"), Some(0.2), Some(0.8))
+    );
+    assert!(p["drifted"] == true);
+
+    let no_data_run = r.submit(modelrunner::RunSpec::external(modelrunner::RunKind::Train)).unwrap();
+    let cases = [
+        (ComputedSnapshotSpec { current_rows: Some(rows.clone()), ..Default::default() }, "reference_dataset_id"),
+        (ComputedSnapshotSpec { reference_dataset_id: Some(train.id.clone()), ..base.clone() }, "reference_dataset_id"),
+        (ComputedSnapshotSpec { reference_run_id: Some(no_data_run.id.clone()), ..base.clone() }, "reference_run_id"),
+        (ComputedSnapshotSpec { reference_run_id: Some("run_x".into()), ..base.clone() }, "reference_run_id"),
+        (ComputedSnapshotSpec { current_dataset_id: Some(train.id.clone()), ..base.clone() }, "current_dataset_id"),
+        (ComputedSnapshotSpec { current_rows: Some(vec![json!(1)]), ..base.clone() }, "current_rows"),
+        (ComputedSnapshotSpec { current_rows: Some(vec![json!({"other": 1})]), ..base.clone() }, "current_rows"),
+        (ComputedSnapshotSpec { prediction_column: Some("nope".into()), ..base.clone() }, "prediction_column"),
+    ];
+    for (spec, field) in cases {
+        assert_eq!(r.compute_monitoring_snapshot(&model.id, spec).unwrap_err().field(), Some(field));
+    }
+    assert_eq!(r.list_monitoring_snapshots(&model.id, PageRequest::default()).unwrap().total, 2);
 }
