@@ -1,6 +1,7 @@
 //! [`Runner`]: the one entry point. It owns the store, the event bus, the scheduler and the worker pool.
 
 mod execute;
+mod monitoring;
 pub(crate) mod records;
 mod registry;
 
