@@ -35,6 +35,7 @@ mod events;
 mod executor;
 mod json_fields;
 pub mod nn;
+pub mod routing;
 mod runner;
 mod store;
 pub mod synthetic;
