@@ -221,6 +221,16 @@ impl Runner {
         &self.handle.shared
     }
 
+    /// Runs `f` as one acknowledged write (in its own savepoint, group-committed) and returns its value
+    /// once durable.
+    pub(crate) fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, &mut Effects) -> Result<T> + Send + 'static,
+    {
+        self.shared().store.writer.enqueue(f).wait()
+    }
+
     /// Loads the document `id`, lets `change` modify it, and stores it, in one acknowledged write.
     pub(crate) fn modify<D, F>(&self, id: &str, change: F) -> Result<D>
     where
@@ -228,16 +238,12 @@ impl Runner {
         F: FnOnce(&Connection, &mut D) -> Result<()> + Send + 'static,
     {
         let id = id.to_owned();
-        self.shared()
-            .store
-            .writer
-            .enqueue(move |conn, _| {
-                let mut doc: D = store::get_doc(conn, &id)?;
-                change(conn, &mut doc)?;
-                store::update_doc(conn, &doc)?;
-                Ok(doc)
-            })
-            .wait()
+        self.write(move |conn, _| {
+            let mut doc: D = store::get_doc(conn, &id)?;
+            change(conn, &mut doc)?;
+            store::update_doc(conn, &doc)?;
+            Ok(doc)
+        })
     }
 }
 

@@ -25,26 +25,22 @@ impl Runner {
     pub fn add_monitoring_snapshot(&self, model_id: &str, spec: SnapshotSpec) -> Result<MonitoringSnapshot> {
         spec.validate()?;
         let model_id = model_id.to_owned();
-        self.shared()
-            .store
-            .writer
-            .enqueue(move |conn, _| {
-                let model: Model = store::get_doc(conn, &model_id)?;
-                let empty = || serde_json::Value::Object(Default::default());
-                let mut snap = MonitoringSnapshot {
-                    id: new_id("snap"),
-                    model_id,
-                    captured_at: spec.captured_at.unwrap_or_else(now),
-                    performance_metrics: spec.performance_metrics.unwrap_or_else(empty),
-                    drift_metrics: spec.drift_metrics.unwrap_or_else(empty),
-                    data_freshness: spec.data_freshness.unwrap_or_else(empty),
-                    alerts: spec.alerts.unwrap_or_else(empty),
-                };
-                raise_alerts(&model, &mut snap);
-                store::insert_doc(conn, &snap)?;
-                Ok(snap)
-            })
-            .wait()
+        self.write(move |conn, _| {
+            let model: Model = store::get_doc(conn, &model_id)?;
+            let empty = || serde_json::Value::Object(Default::default());
+            let mut snap = MonitoringSnapshot {
+                id: new_id("snap"),
+                model_id,
+                captured_at: spec.captured_at.unwrap_or_else(now),
+                performance_metrics: spec.performance_metrics.unwrap_or_else(empty),
+                drift_metrics: spec.drift_metrics.unwrap_or_else(empty),
+                data_freshness: spec.data_freshness.unwrap_or_else(empty),
+                alerts: spec.alerts.unwrap_or_else(empty),
+            };
+            raise_alerts(&model, &mut snap);
+            store::insert_doc(conn, &snap)?;
+            Ok(snap)
+        })
     }
 
     /// Computes a snapshot from data and stores it: drift of the current batch against the reference
@@ -167,23 +163,19 @@ impl Runner {
     pub fn put_synthetic_example(&self, recipe_id: &str, spec: SyntheticExampleSpec) -> Result<SyntheticExample> {
         spec.validate()?;
         let recipe_id = recipe_id.to_owned();
-        self.shared()
-            .store
-            .writer
-            .enqueue(move |conn, _| {
-                store::get_doc::<Recipe>(conn, &recipe_id)?;
-                let example = SyntheticExample {
-                    id: new_id("synth"),
-                    recipe_id,
-                    dataset_schema: spec.dataset_schema,
-                    sample_rows: spec.sample_rows,
-                    example_run: spec.example_run.unwrap_or_else(|| serde_json::Value::Object(Default::default())),
-                    created_at: now(),
-                };
-                store::insert_doc(conn, &example)?;
-                Ok(example)
-            })
-            .wait()
+        self.write(move |conn, _| {
+            store::get_doc::<Recipe>(conn, &recipe_id)?;
+            let example = SyntheticExample {
+                id: new_id("synth"),
+                recipe_id,
+                dataset_schema: spec.dataset_schema,
+                sample_rows: spec.sample_rows,
+                example_run: spec.example_run.unwrap_or_else(|| serde_json::Value::Object(Default::default())),
+                created_at: now(),
+            };
+            store::insert_doc(conn, &example)?;
+            Ok(example)
+        })
     }
 
     /// Generates example data from `dataset_schema` (see [`crate::synthetic`]; deterministic for its

@@ -109,25 +109,21 @@ impl Runner {
     /// Deletes a dataset and its file. One that a project allocates is a `Conflict`.
     pub fn delete_dataset(&self, id: &str) -> Result<()> {
         let id = id.to_owned();
-        self.shared()
-            .store
-            .writer
-            .enqueue(move |conn, fx| {
-                let d: Dataset = store::get_doc(conn, &id)?;
-                let mut stmt = conn.prepare_cached("SELECT doc FROM projects")?;
-                for doc in stmt.query_map([], |r| r.get::<_, String>(0))? {
-                    let p: Project = serde_json::from_str(&doc?)?;
-                    if p.traits.iter().any(|t| t.datasets.iter().any(|a| a.dataset_id == id)) {
-                        return Err(Error::Conflict(format!("dataset {id} is allocated in project {}", p.id)));
-                    }
+        self.write(move |conn, fx| {
+            let d: Dataset = store::get_doc(conn, &id)?;
+            let mut stmt = conn.prepare_cached("SELECT doc FROM projects")?;
+            for doc in stmt.query_map([], |r| r.get::<_, String>(0))? {
+                let p: Project = serde_json::from_str(&doc?)?;
+                if p.traits.iter().any(|t| t.datasets.iter().any(|a| a.dataset_id == id)) {
+                    return Err(Error::Conflict(format!("dataset {id} is allocated in project {}", p.id)));
                 }
-                store::delete_doc::<Dataset>(conn, &id)?;
-                fx.after_commit(move || {
-                    let _ = std::fs::remove_file(&d.file_path);
-                });
-                Ok(())
-            })
-            .wait()
+            }
+            store::delete_doc::<Dataset>(conn, &id)?;
+            fx.after_commit(move || {
+                let _ = std::fs::remove_file(&d.file_path);
+            });
+            Ok(())
+        })
     }
 
     /// Checks that `path` is an existing, writable directory (by writing and removing a probe file).
@@ -167,42 +163,38 @@ impl Runner {
         if !check.valid {
             return Err(Error::invalid("output_directory", check.errors.join("; ")));
         }
-        self.shared()
-            .store
-            .writer
-            .enqueue(move |conn, _| {
-                for (i, t) in spec.traits.iter().enumerate() {
-                    for (j, a) in t.datasets.iter().enumerate() {
-                        store::get_doc::<Dataset>(conn, &a.dataset_id)
-                            .map_err(|e| ref_error(e, &format!("traits[{i}].datasets[{j}].dataset_id")))?;
-                    }
+        self.write(move |conn, _| {
+            for (i, t) in spec.traits.iter().enumerate() {
+                for (j, a) in t.datasets.iter().enumerate() {
+                    store::get_doc::<Dataset>(conn, &a.dataset_id)
+                        .map_err(|e| ref_error(e, &format!("traits[{i}].datasets[{j}].dataset_id")))?;
                 }
-                let at = now();
-                let mut project = Project {
-                    id: new_id("proj"),
-                    seq: 0,
-                    name: spec.name,
-                    description: spec.description,
-                    base_model: spec.base_model,
-                    training_type: spec.training_type,
-                    max_rows: spec.max_rows,
-                    output_directory: spec.output_directory,
-                    traits: spec
-                        .traits
-                        .into_iter()
-                        .enumerate()
-                        .map(|(i, t)| ProjectTrait { id: i as u32 + 1, trait_type: t.trait_type, datasets: t.datasets })
-                        .collect(),
-                    status: ProjectStatus::Pending,
-                    progress: 0.0,
-                    run_id: None,
-                    created_at: at,
-                    updated_at: at,
-                };
-                project.seq = store::insert_doc(conn, &project)?;
-                Ok(project)
-            })
-            .wait()
+            }
+            let at = now();
+            let mut project = Project {
+                id: new_id("proj"),
+                seq: 0,
+                name: spec.name,
+                description: spec.description,
+                base_model: spec.base_model,
+                training_type: spec.training_type,
+                max_rows: spec.max_rows,
+                output_directory: spec.output_directory,
+                traits: spec
+                    .traits
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, t)| ProjectTrait { id: i as u32 + 1, trait_type: t.trait_type, datasets: t.datasets })
+                    .collect(),
+                status: ProjectStatus::Pending,
+                progress: 0.0,
+                run_id: None,
+                created_at: at,
+                updated_at: at,
+            };
+            project.seq = store::insert_doc(conn, &project)?;
+            Ok(project)
+        })
     }
 
     /// A project by id.

@@ -16,48 +16,44 @@ impl Runner {
     /// Adds a registry entry (status `draft`).
     pub fn create_model(&self, spec: ModelSpec) -> Result<Model> {
         spec.validate()?;
-        self.shared()
-            .store
-            .writer
-            .enqueue(move |conn, _| {
-                check_recipe_refs(conn, spec.recipe_id.as_deref(), spec.recipe_version_id.as_deref())?;
-                let mut family = spec.model_family;
-                if let Some(recipe_id) = &spec.recipe_id {
-                    let recipe: Recipe = store::get_doc(conn, recipe_id)?;
-                    if family.is_some_and(|f| f != recipe.model_family) {
-                        return Err(Error::invalid(
-                            "model_family",
-                            format!("differs from recipe {recipe_id}'s family {}", recipe.model_family),
-                        ));
-                    }
-                    family = Some(recipe.model_family);
+        self.write(move |conn, _| {
+            check_recipe_refs(conn, spec.recipe_id.as_deref(), spec.recipe_version_id.as_deref())?;
+            let mut family = spec.model_family;
+            if let Some(recipe_id) = &spec.recipe_id {
+                let recipe: Recipe = store::get_doc(conn, recipe_id)?;
+                if family.is_some_and(|f| f != recipe.model_family) {
+                    return Err(Error::invalid(
+                        "model_family",
+                        format!("differs from recipe {recipe_id}'s family {}", recipe.model_family),
+                    ));
                 }
-                let at = now();
-                let model = Model {
-                    id: spec.id.unwrap_or_else(|| new_id("model")),
-                    name: spec.name,
-                    description: spec.description,
-                    model_family: family,
-                    params: spec.params.unwrap_or_else(|| Value::Object(Default::default())),
-                    task: spec.task,
-                    architecture: spec.architecture,
-                    hyperparams: spec.hyperparams,
-                    status: ModelStatus::Draft,
-                    owner: spec.owner,
-                    recipe_id: spec.recipe_id,
-                    recipe_version_id: spec.recipe_version_id,
-                    trained: false,
-                    saved_model_path: None,
-                    trained_run_id: None,
-                    last_trained_at: None,
-                    alert_rules: Vec::new(),
-                    created_at: at,
-                    updated_at: at,
-                };
-                store::insert_doc(conn, &model)?;
-                Ok(model)
-            })
-            .wait()
+                family = Some(recipe.model_family);
+            }
+            let at = now();
+            let model = Model {
+                id: spec.id.unwrap_or_else(|| new_id("model")),
+                name: spec.name,
+                description: spec.description,
+                model_family: family,
+                params: spec.params.unwrap_or_else(|| Value::Object(Default::default())),
+                task: spec.task,
+                architecture: spec.architecture,
+                hyperparams: spec.hyperparams,
+                status: ModelStatus::Draft,
+                owner: spec.owner,
+                recipe_id: spec.recipe_id,
+                recipe_version_id: spec.recipe_version_id,
+                trained: false,
+                saved_model_path: None,
+                trained_run_id: None,
+                last_trained_at: None,
+                alert_rules: Vec::new(),
+                created_at: at,
+                updated_at: at,
+            };
+            store::insert_doc(conn, &model)?;
+            Ok(model)
+        })
     }
 
     /// A registry entry by id.
@@ -163,44 +159,27 @@ impl Runner {
     /// Creates a recipe; its manifest becomes version 1.0.0 ("Initial version").
     pub fn create_recipe(&self, spec: RecipeSpec) -> Result<Recipe> {
         spec.validate()?;
-        self.shared()
-            .store
-            .writer
-            .enqueue(move |conn, _| {
-                if let Some(parent) = &spec.parent_id {
-                    store::get_doc::<Recipe>(conn, parent).map_err(|e| ref_error(e, "parent_id"))?;
-                }
-                let at = now();
-                let id = spec.id.unwrap_or_else(|| new_id("recipe"));
-                let version = RecipeVersion {
-                    version_id: new_id("ver"),
-                    recipe_id: id.clone(),
-                    version_number: "1.0.0".into(),
-                    manifest: spec.manifest.clone(),
-                    diff_from_prev: None,
-                    diff_summary: Vec::new(),
-                    change_note: Some("Initial version".into()),
-                    created_by: spec.created_by,
-                    created_at: at,
-                };
-                let recipe = Recipe {
-                    id,
-                    name: spec.name,
-                    model_family: spec.model_family,
-                    level: spec.level,
-                    status: spec.status.unwrap_or(RecipeStatus::Draft),
-                    parent_id: spec.parent_id,
-                    tags: spec.tags,
-                    manifest: spec.manifest,
-                    latest_version_id: Some(version.version_id.clone()),
-                    created_at: at,
-                    updated_at: at,
-                };
-                store::insert_doc(conn, &recipe)?;
-                store::insert_doc(conn, &version)?;
-                Ok(recipe)
-            })
-            .wait()
+        self.write(move |conn, _| {
+            if let Some(parent) = &spec.parent_id {
+                store::get_doc::<Recipe>(conn, parent).map_err(|e| ref_error(e, "parent_id"))?;
+            }
+            let at = now();
+            let recipe = Recipe {
+                id: spec.id.unwrap_or_else(|| new_id("recipe")),
+                name: spec.name,
+                model_family: spec.model_family,
+                level: spec.level,
+                status: spec.status.unwrap_or(RecipeStatus::Draft),
+                parent_id: spec.parent_id,
+                tags: spec.tags,
+                manifest: spec.manifest,
+                latest_version_id: None,
+                created_at: at,
+                updated_at: at,
+            };
+            let recipe = insert_with_first_version(conn, recipe, "Initial version".into(), spec.created_by)?;
+            Ok(recipe)
+        })
     }
 
     /// A recipe by id.
@@ -236,21 +215,17 @@ impl Runner {
     /// still reference is a `Conflict`.
     pub fn delete_recipe(&self, id: &str) -> Result<()> {
         let id = id.to_owned();
-        self.shared()
-            .store
-            .writer
-            .enqueue(move |conn, _| {
-                store::get_doc::<Recipe>(conn, &id)?;
-                let models: i64 = conn.query_row("SELECT COUNT(*) FROM models WHERE recipe_id = ?1", [&id], |r| r.get(0))?;
-                let children: i64 = conn.query_row("SELECT COUNT(*) FROM recipes WHERE parent_id = ?1", [&id], |r| r.get(0))?;
-                if models > 0 || children > 0 {
-                    return Err(Error::Conflict(format!("recipe {id} is used by {models} model(s) and {children} cloned recipe(s)")));
-                }
-                conn.execute("DELETE FROM recipe_versions WHERE recipe_id = ?1", [&id])?;
-                conn.execute("DELETE FROM synthetic_examples WHERE recipe_id = ?1", [&id])?;
-                store::delete_doc::<Recipe>(conn, &id)
-            })
-            .wait()
+        self.write(move |conn, _| {
+            store::get_doc::<Recipe>(conn, &id)?;
+            let models: i64 = conn.query_row("SELECT COUNT(*) FROM models WHERE recipe_id = ?1", [&id], |r| r.get(0))?;
+            let children: i64 = conn.query_row("SELECT COUNT(*) FROM recipes WHERE parent_id = ?1", [&id], |r| r.get(0))?;
+            if models > 0 || children > 0 {
+                return Err(Error::Conflict(format!("recipe {id} is used by {models} model(s) and {children} cloned recipe(s)")));
+            }
+            conn.execute("DELETE FROM recipe_versions WHERE recipe_id = ?1", [&id])?;
+            conn.execute("DELETE FROM synthetic_examples WHERE recipe_id = ?1", [&id])?;
+            store::delete_doc::<Recipe>(conn, &id)
+        })
     }
 
     /// Copies a recipe under a new id and `name`, with `parent_id` set to the source, status `draft`,
@@ -258,48 +233,30 @@ impl Runner {
     pub fn clone_recipe(&self, id: &str, name: &str, created_by: Option<String>) -> Result<Recipe> {
         crate::domain::common::require_text("name", name, 256)?;
         let (id, name) = (id.to_owned(), name.to_owned());
-        self.shared()
-            .store
-            .writer
-            .enqueue(move |conn, _| {
-                let source: Recipe = store::get_doc(conn, &id)?;
-                let latest = latest_version(conn, &id)?;
-                let at = now();
-                let new_id_ = new_id("recipe");
-                let version = RecipeVersion {
-                    version_id: new_id("ver"),
-                    recipe_id: new_id_.clone(),
-                    version_number: "1.0.0".into(),
-                    manifest: source.manifest.clone(),
-                    diff_from_prev: None,
-                    diff_summary: Vec::new(),
-                    change_note: Some(match &latest {
-                        Some(v) => {
-                            format!("Cloned from {} version {}", source.id, v.version_number)
-                        }
-                        None => format!("Cloned from {}", source.id),
-                    }),
-                    created_by,
-                    created_at: at,
-                };
-                let recipe = Recipe {
-                    id: new_id_,
-                    name,
-                    model_family: source.model_family,
-                    level: source.level,
-                    status: RecipeStatus::Draft,
-                    parent_id: Some(source.id.clone()),
-                    tags: source.tags.clone(),
-                    manifest: source.manifest,
-                    latest_version_id: Some(version.version_id.clone()),
-                    created_at: at,
-                    updated_at: at,
-                };
-                store::insert_doc(conn, &recipe)?;
-                store::insert_doc(conn, &version)?;
-                Ok(recipe)
-            })
-            .wait()
+        self.write(move |conn, _| {
+            let source: Recipe = store::get_doc(conn, &id)?;
+            let latest = latest_version(conn, &id)?;
+            let at = now();
+            let note = match &latest {
+                Some(v) => format!("Cloned from {} version {}", source.id, v.version_number),
+                None => format!("Cloned from {}", source.id),
+            };
+            let recipe = Recipe {
+                id: new_id("recipe"),
+                name,
+                model_family: source.model_family,
+                level: source.level,
+                status: RecipeStatus::Draft,
+                parent_id: Some(source.id.clone()),
+                tags: source.tags.clone(),
+                manifest: source.manifest,
+                latest_version_id: None,
+                created_at: at,
+                updated_at: at,
+            };
+            let recipe = insert_with_first_version(conn, recipe, note, created_by)?;
+            Ok(recipe)
+        })
     }
 
     /// Adds an immutable version: the number is bumped from the latest (minor by default) and the
@@ -307,47 +264,43 @@ impl Runner {
     pub fn create_recipe_version(&self, recipe_id: &str, spec: VersionSpec) -> Result<RecipeVersion> {
         spec.validate()?;
         let recipe_id = recipe_id.to_owned();
-        self.shared()
-            .store
-            .writer
-            .enqueue(move |conn, _| {
-                let mut recipe: Recipe = store::get_doc(conn, &recipe_id)?;
-                let prev = latest_version(conn, &recipe_id)?;
-                let (number, diff, diff_summary) = match &prev {
-                    Some(prev) => {
-                        let mut v = semver::Version::parse(&prev.version_number)
-                            .map_err(|e| Error::Storage(format!("bad stored version {}: {e}", prev.version_number)))?;
-                        match spec.bump {
-                            VersionBump::Major => v = semver::Version::new(v.major + 1, 0, 0),
-                            VersionBump::Minor => v = semver::Version::new(v.major, v.minor + 1, 0),
-                            VersionBump::Patch => v = semver::Version::new(v.major, v.minor, v.patch + 1),
-                        }
-                        let patch = json_patch::diff(&prev.manifest, &spec.manifest);
-                        let summary = crate::domain::recipe::summarize_patch(&prev.manifest, &patch);
-                        (v.to_string(), Some(serde_json::to_value(patch)?), summary)
+        self.write(move |conn, _| {
+            let mut recipe: Recipe = store::get_doc(conn, &recipe_id)?;
+            let prev = latest_version(conn, &recipe_id)?;
+            let (number, diff, diff_summary) = match &prev {
+                Some(prev) => {
+                    let mut v = semver::Version::parse(&prev.version_number)
+                        .map_err(|e| Error::Storage(format!("bad stored version {}: {e}", prev.version_number)))?;
+                    match spec.bump {
+                        VersionBump::Major => v = semver::Version::new(v.major + 1, 0, 0),
+                        VersionBump::Minor => v = semver::Version::new(v.major, v.minor + 1, 0),
+                        VersionBump::Patch => v = semver::Version::new(v.major, v.minor, v.patch + 1),
                     }
-                    None => ("1.0.0".to_owned(), None, Vec::new()),
-                };
-                let at = now();
-                let version = RecipeVersion {
-                    version_id: new_id("ver"),
-                    recipe_id: recipe_id.clone(),
-                    version_number: number,
-                    manifest: spec.manifest,
-                    diff_from_prev: diff,
-                    diff_summary,
-                    change_note: spec.change_note,
-                    created_by: spec.created_by,
-                    created_at: at,
-                };
-                store::insert_doc(conn, &version)?;
-                recipe.manifest = version.manifest.clone();
-                recipe.latest_version_id = Some(version.version_id.clone());
-                recipe.updated_at = at;
-                store::update_doc(conn, &recipe)?;
-                Ok(version)
-            })
-            .wait()
+                    let patch = json_patch::diff(&prev.manifest, &spec.manifest);
+                    let summary = crate::domain::recipe::summarize_patch(&prev.manifest, &patch);
+                    (v.to_string(), Some(serde_json::to_value(patch)?), summary)
+                }
+                None => ("1.0.0".to_owned(), None, Vec::new()),
+            };
+            let at = now();
+            let version = RecipeVersion {
+                version_id: new_id("ver"),
+                recipe_id: recipe_id.clone(),
+                version_number: number,
+                manifest: spec.manifest,
+                diff_from_prev: diff,
+                diff_summary,
+                change_note: spec.change_note,
+                created_by: spec.created_by,
+                created_at: at,
+            };
+            store::insert_doc(conn, &version)?;
+            recipe.manifest = version.manifest.clone();
+            recipe.latest_version_id = Some(version.version_id.clone());
+            recipe.updated_at = at;
+            store::update_doc(conn, &recipe)?;
+            Ok(version)
+        })
     }
 
     /// A recipe's versions, newest first.
@@ -366,6 +319,25 @@ impl Runner {
         }
         Ok(version)
     }
+}
+
+/// Stores a new recipe with its manifest as version 1.0.0.
+fn insert_with_first_version(conn: &Connection, mut recipe: Recipe, change_note: String, created_by: Option<String>) -> Result<Recipe> {
+    let version = RecipeVersion {
+        version_id: new_id("ver"),
+        recipe_id: recipe.id.clone(),
+        version_number: "1.0.0".into(),
+        manifest: recipe.manifest.clone(),
+        diff_from_prev: None,
+        diff_summary: Vec::new(),
+        change_note: Some(change_note),
+        created_by,
+        created_at: recipe.created_at,
+    };
+    recipe.latest_version_id = Some(version.version_id.clone());
+    store::insert_doc(conn, &recipe)?;
+    store::insert_doc(conn, &version)?;
+    Ok(recipe)
 }
 
 fn latest_version(conn: &Connection, recipe_id: &str) -> Result<Option<RecipeVersion>> {
