@@ -135,9 +135,9 @@ fn numeric_column(table: &Table, c: usize) -> Option<Vec<f64>> {
     Some(out)
 }
 
-/// Compares every column `current` shares with `reference`. No shared column at all is a validation
-/// error on `current_field`.
-pub fn compare_tables(reference: &Table, current: &Table, current_field: &str) -> Result<DriftReport> {
+/// Compares every column `current` shares with `reference`, but `skip` (reported elsewhere, such as a
+/// prediction column). No shared column at all is a validation error on `current_field`.
+pub fn compare_tables(reference: &Table, current: &Table, current_field: &str, skip: Option<&str>) -> Result<DriftReport> {
     let shared: Vec<&String> = reference.columns.iter().filter(|c| current.columns.contains(c)).collect();
     if shared.is_empty() {
         return Err(Error::invalid(
@@ -147,7 +147,7 @@ pub fn compare_tables(reference: &Table, current: &Table, current_field: &str) -
     }
     let mut features = Vec::new();
     let mut skipped = Vec::new();
-    for name in shared {
+    for name in shared.into_iter().filter(|c| Some(c.as_str()) != skip) {
         let (rc, cc) = (reference.column(name).unwrap_or_default(), current.column(name).unwrap_or_default());
         let (Some(r), Some(c)) = (numeric_column(reference, rc), numeric_column(current, cc)) else {
             skipped.push((name.clone(), "not numeric".to_owned()));
@@ -189,15 +189,7 @@ pub fn prediction_drift(reference: &Table, rc: usize, current: &Table, cc: usize
         }));
     }
     let labels = |t: &Table, c: usize| -> Vec<String> {
-        t.rows
-            .iter()
-            .filter_map(|row| match row.get(c) {
-                Some(Cell::Missing) | None => None,
-                Some(Cell::Text(s)) => Some(s.clone()),
-                Some(Cell::Number(x)) => Some(format!("{x}")),
-                Some(Cell::Bool(b)) => Some(b.to_string()),
-            })
-            .collect()
+        t.rows.iter().filter_map(|row| row.get(c).filter(|cell| **cell != Cell::Missing).map(Cell::label)).collect()
     };
     let (r, c) = (labels(reference, rc), labels(current, cc));
     if r.is_empty() || c.is_empty() {

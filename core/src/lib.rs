@@ -27,7 +27,6 @@
 
 pub mod assistant;
 pub mod data;
-mod dataset_file;
 pub mod domain;
 pub mod drift;
 mod error;

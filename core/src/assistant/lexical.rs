@@ -49,12 +49,13 @@ pub struct LexicalIntents;
 
 impl IntentModel for LexicalIntents {
     fn scores(&self, message: &str) -> Vec<(Intent, f64)> {
-        let terms: Vec<String> = words(message).iter().map(|w| canonical(w).to_owned()).collect();
+        let words = words(message);
+        let terms: Vec<String> = words.iter().map(|w| canonical(w).to_owned()).collect();
         let has = |t: &str| terms.iter().any(|x| x == t);
         let mut scores: Vec<(Intent, f64)> =
             CUES.iter().map(|(intent, cues)| (*intent, cues.iter().filter(|(t, _)| has(t)).map(|(_, w)| w).sum())).collect();
         // Entities hint at intents: a run id at a failure question, two version numbers at a diff.
-        let versions = words(message).iter().filter(|w| is_version(w)).count();
+        let versions = words.iter().filter(|w| is_version(w)).count();
         for (intent, score) in &mut scores {
             match intent {
                 Intent::RunFailure if terms.iter().any(|t| t.starts_with("run_")) => *score += 1.0,

@@ -40,7 +40,8 @@ impl Cell {
         }
     }
 
-    fn label(&self) -> String {
+    /// The cell as text (numbers as Rust prints them; empty when missing).
+    pub(crate) fn label(&self) -> String {
         match self {
             Self::Number(x) => format!("{x}"),
             Self::Text(s) => s.clone(),
@@ -92,6 +93,9 @@ impl Table {
         let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(bytes);
         let columns: Vec<String> =
             reader.headers().map_err(|e| Error::invalid("file", format!("invalid CSV header: {e}")))?.iter().map(str::to_owned).collect();
+        if columns.iter().all(String::is_empty) {
+            return Err(Error::invalid("file", "CSV has no header row"));
+        }
         let mut rows = Vec::new();
         for (i, record) in reader.records().enumerate() {
             let record = record.map_err(|e| Error::invalid("file", format!("invalid CSV at row {}: {e}", i + 1)))?;

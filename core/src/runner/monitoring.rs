@@ -18,7 +18,7 @@ impl Runner {
     pub fn dataset_drift(&self, reference_id: &str, current_id: &str) -> Result<crate::drift::DriftReport> {
         let reference = self.dataset_table(reference_id).map_err(|e| super::runs::ref_error(e, "reference_dataset_id"))?;
         let current = self.dataset_table(current_id).map_err(|e| super::runs::ref_error(e, "current_dataset_id"))?;
-        crate::drift::compare_tables(&reference, &current, "current_dataset_id")
+        crate::drift::compare_tables(&reference, &current, "current_dataset_id", None)
     }
 
     /// Stores a monitoring snapshot of a model as given.
@@ -83,7 +83,7 @@ impl Runner {
             _ => return Err(Error::invalid("current_dataset_id", "give exactly one of current_dataset_id and current_rows")),
         };
         let field = if spec.current_rows.is_some() { "current_rows" } else { "current_dataset_id" };
-        let mut drift = crate::drift::compare_tables(&reference, &current, field)?;
+        let drift = crate::drift::compare_tables(&reference, &current, field, spec.prediction_column.as_deref())?;
         let prediction = match &spec.prediction_column {
             None => serde_json::Value::Null,
             Some(column) => {
@@ -93,10 +93,6 @@ impl Runner {
                         format!("{column:?} is not a column of both the reference and the current batch"),
                     ));
                 };
-                drift.features.retain(|f| &f.feature != column);
-                drift.skipped.retain(|(c, _)| c != column);
-                drift.drifted_features.retain(|c| c != column);
-                drift.max_psi = drift.features.iter().map(|f| f.psi).fold(0.0, f64::max);
                 crate::drift::prediction_drift(&reference, rc, &current, cc)?
             }
         };

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::runs::ref_error;
 use super::{Runner, set_if};
-use crate::dataset_file::{ParsedFile, parse_dataset};
+use crate::data::tabular::Table;
 use crate::domain::common::{Page, PageRequest, new_id, now, require_text};
 use crate::domain::config::{ConfigPatch, PoolStatus, RunnerConfig, WorkerState};
 use crate::domain::dataset::{Dataset, DatasetPatch, DatasetSpec, FileType};
@@ -40,7 +40,8 @@ impl Runner {
             Some(t) => t,
             None => file_type_of(&spec.filename)?,
         };
-        let ParsedFile { row_count, columns } = parse_dataset(file_type, content)?;
+        let Table { columns, rows } = Table::parse(content, file_type)?;
+        let row_count = rows.len() as u64;
         let id = new_id("ds");
         let dir = self.data_dir().join("datasets");
         let path = dir.join(format!("{id}.{}", file_type.as_str()));

@@ -95,9 +95,9 @@ fn rows_where(table: &Table, species: &str) -> Table {
 fn drift_between_real_tables() {
     let table = iris();
     let (setosa, virginica) = (rows_where(&table, "setosa"), rows_where(&table, "virginica"));
-    let same = compare_tables(&setosa, &setosa, "current").unwrap();
+    let same = compare_tables(&setosa, &setosa, "current", None).unwrap();
     assert!(same.features.iter().all(|f| f.psi == 0.0 && f.ks.statistic == 0.0 && !f.drifted));
-    let report = compare_tables(&setosa, &virginica, "current").unwrap();
+    let report = compare_tables(&setosa, &virginica, "current", None).unwrap();
     assert_eq!(report.skipped, vec![("species".to_owned(), "not numeric".to_owned())]);
     let petal = report.features.iter().find(|f| f.feature == "petal_length").unwrap();
     assert!(petal.drifted && (petal.ks.statistic - 1.0).abs() < 1e-12 && petal.ks.p_value < 1e-12, "{petal:?}");
