@@ -66,6 +66,12 @@ impl<'a> Fields<'a> {
         self.get(name).map(|v| v.as_bool().ok_or_else(|| Error::invalid(&path, format!("must be true or false, got {v}")))).transpose()
     }
 
+    /// A string.
+    pub(crate) fn text(&mut self, name: &'static str) -> Result<Option<&'a str>> {
+        let path = self.path(name);
+        self.get(name).map(|v| v.as_str().ok_or_else(|| Error::invalid(&path, format!("must be a string, got {v}")))).transpose()
+    }
+
     /// Refuses any field not read so far.
     pub(crate) fn finish(self) -> Result<()> {
         match self.map.keys().find(|k| !self.read.contains(&k.as_str())) {

@@ -1,4 +1,5 @@
 //! Real data sets the engines train on.
 
 pub mod mnist;
+pub mod split;
 pub mod tabular;

@@ -170,6 +170,8 @@ pub struct Supervised {
     pub target: Target,
     /// Missing numeric feature cells filled with their column's mean.
     pub imputed: usize,
+    /// How each input column became features, in order: what encodes a new row the same way.
+    pub encoding: Vec<ColumnEncoding>,
 }
 
 impl Supervised {
@@ -187,9 +189,83 @@ impl Supervised {
     }
 }
 
-enum Encoding {
+/// How one input column becomes features.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ColumnEncoding {
+    pub column: String,
+    pub encoding: Encoding,
+}
+
+/// A numeric column (missing cells take the training mean) or a text column one-hot encoded over its
+/// training values.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Encoding {
     Numeric { mean: f64 },
-    OneHot(Vec<String>),
+    OneHot { values: Vec<String> },
+}
+
+impl ColumnEncoding {
+    /// Appends this column's features for `cell`; returns whether a missing number was imputed.
+    /// A text cell in a numeric column is an error naming the column.
+    pub fn encode(&self, cell: &Cell, out: &mut Vec<f64>) -> Result<bool> {
+        match &self.encoding {
+            Encoding::Numeric { mean } => match cell {
+                Cell::Text(t) => Err(Error::invalid(format!("columns.{}", self.column), format!("{t:?} is not a number"))),
+                Cell::Missing => {
+                    out.push(*mean);
+                    Ok(true)
+                }
+                _ => {
+                    out.push(numeric(cell).unwrap_or(*mean));
+                    Ok(false)
+                }
+            },
+            Encoding::OneHot { values } => {
+                let label = cell.label();
+                out.extend(values.iter().map(|v| if *v == label { 1.0 } else { 0.0 }));
+                Ok(false)
+            }
+        }
+    }
+}
+
+/// Encodes one row of raw cells (one per input column, in `encoding`'s order) into features.
+pub fn encode_row(encoding: &[ColumnEncoding], cells: &[Cell]) -> Result<Vec<f64>> {
+    if cells.len() != encoding.len() {
+        return Err(Error::invalid(
+            "input_data",
+            format!(
+                "expected {} values ({}), got {}",
+                encoding.len(),
+                encoding.iter().map(|e| e.column.as_str()).collect::<Vec<_>>().join(", "),
+                cells.len()
+            ),
+        ));
+    }
+    let mut out = Vec::with_capacity(encoding.len());
+    for (enc, cell) in encoding.iter().zip(cells) {
+        enc.encode(cell, &mut out)?;
+    }
+    Ok(out)
+}
+
+impl Cell {
+    /// A value given at inference: numbers, booleans and null as themselves, strings as a CSV field.
+    pub fn from_json(v: &Value) -> Result<Self> {
+        Ok(match v {
+            Value::Null => Self::Missing,
+            Value::Bool(b) => Self::Bool(*b),
+            Value::Number(x) => x.as_f64().filter(|x| x.is_finite()).map_or(Self::Missing, Self::Number),
+            Value::String(s) => Self::from_csv(s),
+            _ => return Err(Error::invalid("input_data", "a value must be a number, string, boolean or null")),
+        })
+    }
+
+    /// A CSV field as a cell (see [`Table::parse`]).
+    pub fn parse_field(field: &str) -> Self {
+        Self::from_csv(field)
+    }
 }
 
 /// Takes `target` as the target and every other column as a feature. `problem` `None` infers it:
@@ -210,11 +286,22 @@ pub fn supervised(table: &Table, target: &str, problem: Option<Problem>) -> Resu
     }
 
     // Features.
-    let mut encodings = Vec::new();
+    let mut encoding = Vec::new();
     let mut feature_names = Vec::new();
     for (c, name) in table.columns.iter().enumerate().filter(|(c, _)| *c != t) {
-        let text = cells(c).any(|x| matches!(x, Cell::Text(_)));
-        if text {
+        let first_text = cells(c).position(|x| matches!(x, Cell::Text(_)));
+        let enc = if let Some(first_text) = first_text {
+            if let Some(n) = cells(c).position(|x| matches!(x, Cell::Number(_))) {
+                return Err(Error::invalid(
+                    format!("columns.{name}"),
+                    format!(
+                        "mixes numbers (row {}) and text (row {}: {:?}); a feature column must be all numbers or all text",
+                        n + 1,
+                        first_text + 1,
+                        cells(c).nth(first_text).map(Cell::label).unwrap_or_default()
+                    ),
+                ));
+            }
             let values: BTreeSet<String> = cells(c).map(Cell::label).collect();
             if values.len() > MAX_CATEGORIES {
                 return Err(Error::invalid(
@@ -223,31 +310,22 @@ pub fn supervised(table: &Table, target: &str, problem: Option<Problem>) -> Resu
                 ));
             }
             feature_names.extend(values.iter().map(|v| format!("{name}={v}")));
-            encodings.push((c, Encoding::OneHot(values.into_iter().collect())));
+            Encoding::OneHot { values: values.into_iter().collect() }
         } else {
             let present: Vec<f64> = cells(c).filter_map(numeric).collect();
             if present.is_empty() {
                 return Err(Error::invalid(format!("columns.{name}"), "has no values"));
             }
             feature_names.push(name.clone());
-            encodings.push((c, Encoding::Numeric { mean: present.iter().sum::<f64>() / present.len() as f64 }));
-        }
+            Encoding::Numeric { mean: present.iter().sum::<f64>() / present.len() as f64 }
+        };
+        encoding.push((c, ColumnEncoding { column: name.clone(), encoding: enc }));
     }
     let mut features = Vec::with_capacity(table.rows.len() * feature_names.len());
     let mut imputed = 0;
     for row in &table.rows {
-        for (c, enc) in &encodings {
-            let cell = row.get(*c).unwrap_or(&Cell::Missing);
-            match enc {
-                Encoding::Numeric { mean } => features.push(numeric(cell).unwrap_or_else(|| {
-                    imputed += 1;
-                    *mean
-                })),
-                Encoding::OneHot(values) => {
-                    let label = cell.label();
-                    features.extend(values.iter().map(|v| if *v == label { 1.0 } else { 0.0 }));
-                }
-            }
+        for (c, enc) in &encoding {
+            imputed += usize::from(enc.encode(row.get(*c).unwrap_or(&Cell::Missing), &mut features)?);
         }
     }
 
@@ -287,7 +365,16 @@ pub fn supervised(table: &Table, target: &str, problem: Option<Problem>) -> Resu
             Target::Classes { labels, classes }
         }
     };
-    Ok(Supervised { features, rows: table.rows.len(), feature_names, target_column: target.to_owned(), target: target_enc, imputed })
+    let encoding = encoding.into_iter().map(|(_, e)| e).collect();
+    Ok(Supervised {
+        features,
+        rows: table.rows.len(),
+        feature_names,
+        target_column: target.to_owned(),
+        target: target_enc,
+        imputed,
+        encoding,
+    })
 }
 
 fn numeric(cell: &Cell) -> Option<f64> {

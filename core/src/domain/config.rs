@@ -23,6 +23,9 @@ pub struct RunnerConfig {
     /// A model moves to `production` only when its recipe is `approved`.
     #[serde(default = "yes")]
     pub promotion_requires_approved_recipe: bool,
+    /// Where training files named by path (002's `data_path`) must live; default `<data dir>/files`.
+    #[serde(default)]
+    pub data_root: Option<String>,
     pub default_model: String,
     pub default_training_type: TrainingType,
     pub default_batch_size: u32,
@@ -49,6 +52,7 @@ impl RunnerConfig {
             device: "cpu".into(),
             promotion_requires_succeeded_run: true,
             promotion_requires_approved_recipe: true,
+            data_root: None,
             default_model: "sentence-transformers/all-MiniLM-L6-v2".into(),
             default_training_type: TrainingType::Standard,
             default_batch_size: 4,
@@ -73,6 +77,8 @@ pub struct ConfigPatch {
     pub device: Option<String>,
     pub promotion_requires_succeeded_run: Option<bool>,
     pub promotion_requires_approved_recipe: Option<bool>,
+    /// An absolute path to an existing directory.
+    pub data_root: Option<String>,
     pub default_model: Option<String>,
     pub default_training_type: Option<TrainingType>,
     pub default_batch_size: Option<u32>,
@@ -103,6 +109,12 @@ impl ConfigPatch {
         if let Some(d) = &self.device {
             super::run::validate_device("device", d)?;
         }
+        if let Some(root) = &self.data_root {
+            let path = std::path::Path::new(root);
+            if !path.is_absolute() || !path.is_dir() {
+                return Err(Error::invalid("data_root", format!("must be an absolute path to an existing directory, got {root:?}")));
+            }
+        }
         if let Some(m) = &self.default_model {
             super::common::require_text("default_model", m, 512)?;
         }
@@ -127,6 +139,9 @@ impl ConfigPatch {
             default_lora_alpha,
             default_lora_dropout
         );
+        if let Some(root) = self.data_root {
+            c.data_root = Some(root);
+        }
     }
 }
 

@@ -134,6 +134,26 @@ impl TaskContext {
         self.shared.store.writer.enqueue_detached(move |conn, fx| runs::push_event_row(conn, fx, event));
     }
 
+    /// A stored dataset's rows.
+    pub fn dataset_table(&self, id: &str) -> Result<crate::data::tabular::Table> {
+        self.shared.dataset_table(id)
+    }
+
+    /// See [`crate::Runner::resolve_data_path`].
+    pub fn resolve_data_path(&self, path: &str) -> Result<PathBuf> {
+        self.shared.resolve_data_path(path)
+    }
+
+    /// Another run, as stored now.
+    pub fn get_run(&self, id: &str) -> Result<Run> {
+        self.shared.store.read(|c| runs::get(c, id))
+    }
+
+    /// A registry entry.
+    pub fn get_model(&self, id: &str) -> Result<crate::domain::model::Model> {
+        self.shared.store.read(|c| crate::store::get_doc(c, id))
+    }
+
     /// A directory for this run's artifacts (created on first use) under the runner's data directory.
     pub fn artifact_dir(&self) -> Result<PathBuf> {
         let dir = self.shared.data_dir.join("runs").join(&self.run.id);

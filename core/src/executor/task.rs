@@ -6,6 +6,7 @@ use super::TaskContext;
 use crate::domain::model::Model;
 use crate::domain::run::RunSpec;
 use crate::error::Result;
+use crate::runner::Runner;
 
 /// What a task sees when a run is submitted, to reject bad input before anything is stored.
 #[derive(Debug)]
@@ -13,6 +14,8 @@ pub struct TaskSubmit<'a> {
     pub spec: &'a RunSpec,
     /// The registry entry the run belongs to, if any (its `params` grid bounds the inputs).
     pub model: Option<&'a Model>,
+    /// The runner the run is submitted to (to read datasets, files and other runs).
+    pub runner: &'a Runner,
 }
 
 /// What a successful task returns.

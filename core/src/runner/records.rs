@@ -85,8 +85,13 @@ impl Runner {
     /// A stored dataset's rows, read from its file (see [`crate::data::tabular::supervised`] for
     /// features and target).
     pub fn dataset_table(&self, id: &str) -> Result<crate::data::tabular::Table> {
-        let dataset = self.get_dataset(id)?;
-        crate::data::tabular::Table::read(Path::new(&dataset.file_path), dataset.file_type)
+        self.shared().dataset_table(id)
+    }
+
+    /// Resolves a training file named by path (002's `data_path`): absolute inside the configured
+    /// data root, or relative to it. Anything else is a validation error on `data_path`.
+    pub fn resolve_data_path(&self, path: &str) -> Result<PathBuf> {
+        self.shared().resolve_data_path(path)
     }
 
     /// Datasets, newest first.
@@ -323,4 +328,49 @@ fn write_durably(dir: &Path, path: &PathBuf, content: &[u8]) -> Result<()> {
     tmp.as_file().sync_all().map_err(|e| Error::io(path, e))?;
     tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
     Ok(())
+}
+
+impl super::Shared {
+    pub(crate) fn dataset_table(&self, id: &str) -> Result<Table> {
+        let dataset: Dataset = self.store.read(|c| store::get_doc(c, id))?;
+        Table::read(Path::new(&dataset.file_path), dataset.file_type)
+    }
+
+    /// The data root: the configured one, else `<data dir>/files` (created on first use).
+    pub(crate) fn data_root(&self) -> Result<PathBuf> {
+        let root = match self.config.read().data_root.clone() {
+            Some(root) => PathBuf::from(root),
+            None => {
+                let root = self.data_dir.join("files");
+                std::fs::create_dir_all(&root).map_err(|e| Error::io(&root, e))?;
+                root
+            }
+        };
+        root.canonicalize().map_err(|e| Error::invalid("data_root", format!("{} cannot be used: {e}", root.display())))
+    }
+
+    pub(crate) fn resolve_data_path(&self, path: &str) -> Result<PathBuf> {
+        const FIELD: &str = "data_path";
+        let root = self.data_root()?;
+        if path.trim().is_empty() {
+            return Err(Error::invalid(FIELD, "must not be empty"));
+        }
+        let given = Path::new(path);
+        let candidate = if given.is_absolute() { given.to_path_buf() } else { root.join(given) };
+        let outside = || Error::invalid(FIELD, format!("{path:?} is outside the data root {}", root.display()));
+        if given.is_absolute() && !candidate.starts_with(&root) {
+            return Err(outside());
+        }
+        let real = candidate.canonicalize().map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::invalid(FIELD, format!("no file at {path:?} (data root {})", root.display())),
+            _ => Error::invalid(FIELD, format!("{path:?} cannot be read: {e}")),
+        })?;
+        if !real.starts_with(&root) {
+            return Err(outside());
+        }
+        if !real.is_file() {
+            return Err(Error::invalid(FIELD, format!("{path:?} is not a file")));
+        }
+        Ok(real)
+    }
 }

@@ -31,7 +31,7 @@ impl Runner {
             let task = shared.tasks.read().get(name).cloned().ok_or_else(|| {
                 Error::invalid("task", format!("no task is registered under {name:?} (registered: {})", self.task_names().join(", ")))
             })?;
-            task.validate(&TaskSubmit { spec: &spec, model: model.as_ref() })?;
+            task.validate(&TaskSubmit { spec: &spec, model: model.as_ref(), runner: self })?;
         }
         let at = now();
         let run = Arc::new(Run {

@@ -1,3 +1,4 @@
 //! Tasks built into the core.
 
+pub mod classic;
 pub mod simulator;

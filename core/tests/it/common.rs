@@ -54,3 +54,13 @@ pub fn options() -> RunnerOptions {
 pub fn runner() -> Runner {
     Runner::in_memory_with(options().workers(2)).expect("open in-memory runner")
 }
+
+/// A real table of scikit-learn's that `scripts/setup.sh` extracted (iris.csv, wine.csv, …).
+pub fn table_path(name: &str) -> std::path::PathBuf {
+    let dir = std::env::var_os("MODELRUNNER_TABLES_DIR")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cache/modelrunner/sklearn-1.7.2")))
+        .filter(|d| d.join("iris.csv").is_file())
+        .expect("scikit-learn tables not found: run `eval \"$(scripts/setup.sh)\"` (scripts/test.sh does)");
+    dir.join(name)
+}

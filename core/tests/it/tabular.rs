@@ -3,16 +3,7 @@
 use modelrunner::data::tabular::{Cell, Problem, Table, Target, supervised};
 use modelrunner::{DatasetSpec, FileType};
 
-use crate::common::runner;
-
-fn table_path(name: &str) -> std::path::PathBuf {
-    let dir = std::env::var_os("MODELRUNNER_TABLES_DIR")
-        .map(std::path::PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cache/modelrunner/sklearn-1.7.2")))
-        .filter(|d| d.join("iris.csv").is_file())
-        .expect("scikit-learn tables not found: run `eval \"$(scripts/setup.sh)\"` (scripts/test.sh does)");
-    dir.join(name)
-}
+use crate::common::{runner, table_path};
 
 fn stored(name: &str) -> (modelrunner::Runner, String) {
     let r = runner();

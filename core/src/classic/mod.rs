@@ -1,0 +1,9 @@
+//! Classic machine learning on tables: 002's `random_forest`, `svm` and `logistic_regression` with
+//! scikit-learn's hyperparameter names, on [linfa](https://github.com/rust-ml/linfa); their scores.
+
+pub mod metrics;
+mod model;
+mod params;
+
+pub use model::{Fitted, PairMachine, Progress, Scaler, TrainedModel, TrainingSet};
+pub use params::{ClassicParams, Estimator, Gamma, Kernel, MaxFeatures, ModelType};

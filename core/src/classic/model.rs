@@ -1,0 +1,292 @@
+//! Fitting and using 002's classic models on linfa: a random forest of linfa decision trees, a
+//! one-vs-one multi-class SVM of linfa's C-SVC, and linfa's multinomial logistic regression. A
+//! fitted model serialises whole (JSON), with the encoding that turns raw input rows into features.
+
+use linfa::prelude::*;
+use linfa_logistic::{MultiFittedLogisticRegression, MultiLogisticRegression};
+use linfa_svm::Svm;
+use linfa_trees::DecisionTree;
+use ndarray::{Array1, Array2, Axis};
+use rand08::SeedableRng;
+use rand08::seq::index::sample;
+use serde::{Deserialize, Serialize};
+
+use super::params::{ClassicParams, Estimator, Gamma, Kernel, ModelType};
+use crate::data::split::SplitMix64;
+use crate::data::tabular::ColumnEncoding;
+use crate::error::{Error, Result};
+
+/// Per-feature standardisation learnt on the training rows (identity for the forest).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Scaler {
+    pub mean: Vec<f64>,
+    pub scale: Vec<f64>,
+}
+
+impl Scaler {
+    fn fit(x: &Array2<f64>) -> Self {
+        let mean = x.mean_axis(Axis(0)).map_or_else(Vec::new, |m| m.to_vec());
+        let scale = x.std_axis(Axis(0), 0.0).iter().map(|s| if *s > 1e-12 { *s } else { 1.0 }).collect();
+        Self { mean, scale }
+    }
+
+    fn identity(d: usize) -> Self {
+        Self { mean: vec![0.0; d], scale: vec![1.0; d] }
+    }
+
+    fn apply(&self, x: &Array2<f64>) -> Array2<f64> {
+        let mut out = x.clone();
+        for mut row in out.rows_mut() {
+            for (j, v) in row.iter_mut().enumerate() {
+                *v = (*v - self.mean[j]) / self.scale[j];
+            }
+        }
+        out
+    }
+}
+
+/// One binary machine of the one-vs-one SVM: `true` votes for class `a`, `false` for `b`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PairMachine {
+    pub a: usize,
+    pub b: usize,
+    pub svm: Svm<f64, bool>,
+}
+
+/// The fitted estimator.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Fitted {
+    /// Trees and, for each, the feature columns it was grown on.
+    Forest {
+        trees: Vec<DecisionTree<f64, usize>>,
+        features: Vec<Vec<usize>>,
+    },
+    /// Inputs are multiplied by `input_scale` (√gamma for the poly kernel) before the machines see them.
+    Svm {
+        input_scale: f64,
+        machines: Vec<PairMachine>,
+    },
+    Logistic {
+        model: MultiFittedLogisticRegression<f64, usize>,
+    },
+}
+
+/// A trained classifier with everything needed to predict from raw rows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainedModel {
+    pub model_type: ModelType,
+    pub params: ClassicParams,
+    /// Raw input columns and how they become features.
+    pub encoding: Vec<ColumnEncoding>,
+    pub feature_names: Vec<String>,
+    pub target_column: String,
+    pub classes: Vec<String>,
+    pub scaler: Scaler,
+    pub fitted: Fitted,
+}
+
+/// Training rows: features (`rows × d`) and class indices.
+#[derive(Debug, Clone)]
+pub struct TrainingSet<'a> {
+    pub x: Array2<f64>,
+    pub y: Vec<usize>,
+    pub classes: &'a [String],
+    pub feature_names: &'a [String],
+    pub encoding: &'a [ColumnEncoding],
+    pub target_column: &'a str,
+}
+
+/// Called with the share of the work done; an error (cancellation) stops the fit.
+pub type Progress<'a> = &'a dyn Fn(f64) -> Result<()>;
+
+impl TrainedModel {
+    /// Fits `params`' estimator. `progress` is called between trees or machines.
+    pub fn fit(params: &ClassicParams, data: &TrainingSet<'_>, progress: Progress<'_>) -> Result<Self> {
+        let d = data.x.ncols();
+        if data.classes.len() < 2 {
+            return Err(Error::invalid("target_column", "classification needs at least two classes"));
+        }
+        let (scaler, fitted) = match &params.estimator {
+            Estimator::RandomForest { .. } => (Scaler::identity(d), fit_forest(params, &data.x, &data.y, progress)?),
+            Estimator::Svm { c, kernel, gamma, tol } => {
+                let scaler = Scaler::fit(&data.x);
+                let x = scaler.apply(&data.x);
+                let fitted = fit_svm(&x, &data.y, data.classes.len(), *c, *kernel, *gamma, *tol, progress)?;
+                (scaler, fitted)
+            }
+            Estimator::LogisticRegression { c, penalized, max_iter, tol, fit_intercept } => {
+                let scaler = Scaler::fit(&data.x);
+                let x = scaler.apply(&data.x);
+                let alpha = if *penalized { 1.0 / c } else { 0.0 };
+                let dataset = Dataset::new(x, Array1::from(data.y.clone()));
+                let model = MultiLogisticRegression::default()
+                    .alpha(alpha)
+                    .max_iterations(*max_iter)
+                    .gradient_tolerance(*tol)
+                    .with_intercept(*fit_intercept)
+                    .fit(&dataset)
+                    .map_err(|e| Error::Internal(format!("logistic regression did not fit: {e}")))?;
+                progress(1.0)?;
+                (scaler, Fitted::Logistic { model })
+            }
+        };
+        Ok(Self {
+            model_type: params.model_type(),
+            params: params.clone(),
+            encoding: data.encoding.to_vec(),
+            feature_names: data.feature_names.to_vec(),
+            target_column: data.target_column.to_owned(),
+            classes: data.classes.to_vec(),
+            scaler,
+            fitted,
+        })
+    }
+
+    /// Class indices for rows of features.
+    pub fn predict(&self, x: &Array2<f64>) -> Vec<usize> {
+        let x = self.scaler.apply(x);
+        match &self.fitted {
+            Fitted::Forest { .. } | Fitted::Logistic { .. } => {
+                let p = self.proba_scaled(&x).unwrap_or_else(|| Array2::zeros((x.nrows(), self.classes.len())));
+                p.rows().into_iter().map(|r| argmax(r.iter().copied())).collect()
+            }
+            Fitted::Svm { input_scale, machines } => {
+                let x = &x * *input_scale;
+                let mut votes = Array2::<u32>::zeros((x.nrows(), self.classes.len()));
+                for m in machines {
+                    let out: Array1<bool> = m.svm.predict(&x);
+                    for (i, a_wins) in out.iter().enumerate() {
+                        votes[[i, if *a_wins { m.a } else { m.b }]] += 1;
+                    }
+                }
+                votes.rows().into_iter().map(|r| argmax(r.iter().map(|v| f64::from(*v)))).collect()
+            }
+        }
+    }
+
+    /// Class probabilities (vote shares for the forest), or `None` for the SVM, which has none.
+    pub fn predict_proba(&self, x: &Array2<f64>) -> Option<Array2<f64>> {
+        self.proba_scaled(&self.scaler.apply(x))
+    }
+
+    fn proba_scaled(&self, x: &Array2<f64>) -> Option<Array2<f64>> {
+        match &self.fitted {
+            Fitted::Forest { trees, features } => {
+                let mut votes = Array2::<f64>::zeros((x.nrows(), self.classes.len()));
+                for (tree, cols) in trees.iter().zip(features) {
+                    let sub = x.select(Axis(1), cols);
+                    let out: Array1<usize> = tree.predict(&sub);
+                    for (i, k) in out.iter().enumerate() {
+                        votes[[i, *k]] += 1.0;
+                    }
+                }
+                votes /= trees.len().max(1) as f64;
+                Some(votes)
+            }
+            Fitted::Logistic { model } => {
+                // linfa orders the probability columns by its sorted class list, which may miss classes.
+                let p = model.predict_probabilities(x);
+                let mut out = Array2::<f64>::zeros((x.nrows(), self.classes.len()));
+                for (col, k) in model.classes().iter().enumerate() {
+                    out.column_mut(*k).assign(&p.column(col));
+                }
+                Some(out)
+            }
+            Fitted::Svm { .. } => None,
+        }
+    }
+
+    /// Serialised as JSON.
+    pub fn to_json(&self) -> Result<String> {
+        Ok(serde_json::to_string(self)?)
+    }
+
+    pub fn from_json(s: &str) -> Result<Self> {
+        serde_json::from_str(s).map_err(|e| Error::invalid("model", format!("not a saved classic model: {e}")))
+    }
+}
+
+fn argmax(values: impl Iterator<Item = f64>) -> usize {
+    let mut best = (0, f64::NEG_INFINITY);
+    for (i, v) in values.enumerate() {
+        if v > best.1 {
+            best = (i, v);
+        }
+    }
+    best.0
+}
+
+fn fit_forest(params: &ClassicParams, x: &Array2<f64>, y: &[usize], progress: Progress<'_>) -> Result<Fitted> {
+    let Estimator::RandomForest { n_estimators, max_depth, min_samples_split, min_samples_leaf, max_features, bootstrap } =
+        params.estimator
+    else {
+        unreachable!("fit_forest takes forest parameters")
+    };
+    let (n, d) = x.dim();
+    let k = max_features.of(d);
+    let tree_params = DecisionTree::params()
+        .max_depth(max_depth.map(|m| m as usize))
+        .min_weight_split(min_samples_split as f32)
+        .min_weight_leaf(min_samples_leaf as f32);
+    let mut draw = SplitMix64::new(params.random_state ^ 0x5eed_f0e5);
+    let mut feature_rng = rand08::rngs::StdRng::seed_from_u64(params.random_state);
+    let (mut trees, mut features) = (Vec::new(), Vec::new());
+    for t in 0..n_estimators {
+        let rows: Vec<usize> = if bootstrap { (0..n).map(|_| draw.below(n)).collect() } else { (0..n).collect() };
+        let mut cols = sample(&mut feature_rng, d, k).into_vec();
+        cols.sort_unstable();
+        let sub = x.select(Axis(0), &rows).select(Axis(1), &cols);
+        let targets = Array1::from(rows.iter().map(|&r| y[r]).collect::<Vec<_>>());
+        let tree =
+            tree_params.fit(&Dataset::new(sub, targets)).map_err(|e| Error::Internal(format!("decision tree {t} did not fit: {e}")))?;
+        trees.push(tree);
+        features.push(cols);
+        progress((t + 1) as f64 / n_estimators as f64)?;
+    }
+    Ok(Fitted::Forest { trees, features })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn fit_svm(
+    x: &Array2<f64>,
+    y: &[usize],
+    classes: usize,
+    c: f64,
+    kernel: Kernel,
+    gamma: Gamma,
+    tol: f64,
+    progress: Progress<'_>,
+) -> Result<Fitted> {
+    let d = x.ncols().max(1) as f64;
+    let gamma = match gamma {
+        Gamma::Scale => {
+            let var = x.var(0.0);
+            if var > 0.0 { 1.0 / (d * var) } else { 1.0 }
+        }
+        Gamma::Auto => 1.0 / d,
+        Gamma::Value(g) => g,
+    };
+    let input_scale = if matches!(kernel, Kernel::Poly { .. }) { gamma.sqrt() } else { 1.0 };
+    let x = x * input_scale;
+    let pairs: Vec<(usize, usize)> = (0..classes).flat_map(|a| (a + 1..classes).map(move |b| (a, b))).collect();
+    let mut machines = Vec::with_capacity(pairs.len());
+    for (i, &(a, b)) in pairs.iter().enumerate() {
+        let rows: Vec<usize> = (0..y.len()).filter(|&r| y[r] == a || y[r] == b).collect();
+        if rows.is_empty() {
+            return Err(Error::invalid("target_column", "a class has no training rows"));
+        }
+        let sub = x.select(Axis(0), &rows);
+        let targets = Array1::from(rows.iter().map(|&r| y[r] == a).collect::<Vec<_>>());
+        let base = Svm::<f64, bool>::params().pos_neg_weights(c, c).eps(tol);
+        let base = match kernel {
+            Kernel::Linear => base.linear_kernel(),
+            Kernel::Rbf => base.gaussian_kernel(1.0 / gamma),
+            Kernel::Poly { degree, coef0 } => base.polynomial_kernel(coef0, f64::from(degree)),
+        };
+        let svm = base.fit(&Dataset::new(sub, targets)).map_err(|e| Error::Internal(format!("SVM ({a} vs {b}) did not fit: {e}")))?;
+        machines.push(PairMachine { a, b, svm });
+        progress((i + 1) as f64 / pairs.len() as f64)?;
+    }
+    Ok(Fitted::Svm { input_scale, machines })
+}
