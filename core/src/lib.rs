@@ -26,6 +26,7 @@
 //! Engines plug in as [`Task`]s registered by name; see [`RunnerOptions::task`].
 
 pub mod assistant;
+pub mod catalog;
 pub mod classic;
 pub mod data;
 pub mod domain;

@@ -1,9 +1,12 @@
 //! Classic machine learning on tables: 002's `random_forest`, `svm` and `logistic_regression` with
-//! scikit-learn's hyperparameter names, on [linfa](https://github.com/rust-ml/linfa); their scores.
+//! scikit-learn's hyperparameter names, and ridge regression, on [linfa](https://github.com/rust-ml/linfa);
+//! their scores.
 
 pub mod metrics;
 mod model;
 mod params;
+mod ridge;
 
 pub use model::{Fitted, PairMachine, Progress, Scaler, TrainedModel, TrainingSet};
 pub use params::{ClassicParams, Estimator, Gamma, Kernel, MaxFeatures, ModelType};
+pub use ridge::Ridge;

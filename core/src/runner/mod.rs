@@ -281,6 +281,8 @@ fn open_runner(db_path: &Path, options: RunnerOptions, temp: Option<tempfile::Te
     let sched = Arc::new(Scheduler::new(options.queue_limits));
     let mut tasks: HashMap<String, Arc<dyn Task>> = HashMap::new();
     tasks.insert("simulator".into(), Arc::new(crate::tasks::simulator::Simulator));
+    tasks.insert("linear_reg".into(), Arc::new(crate::tasks::forecast::Forecast(crate::tasks::forecast::Forecaster::LinearReg)));
+    tasks.insert("xgb_forecast".into(), Arc::new(crate::tasks::forecast::Forecast(crate::tasks::forecast::Forecaster::XgbForecast)));
     tasks.insert("classic_train".into(), Arc::new(crate::tasks::classic::ClassicTrain));
     tasks.insert("classic_predict".into(), Arc::new(crate::tasks::classic::ClassicPredict));
     for (name, task) in options.tasks {

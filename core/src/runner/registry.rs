@@ -56,6 +56,25 @@ impl Runner {
         })
     }
 
+    /// Adds 000's catalog entries (`linear_reg`, `xgb_forecast`, `simulator`) that are not in the
+    /// registry yet; returns the three entries as stored. Entries already there are left as they are.
+    pub fn install_catalog(&self) -> Result<Vec<Model>> {
+        crate::catalog::entries()
+            .into_iter()
+            .map(|spec| {
+                let id = spec.id.clone().unwrap_or_default();
+                match self.get_model(&id) {
+                    Err(Error::NotFound { .. }) => match self.create_model(spec) {
+                        // Another thread installed it first.
+                        Err(Error::Conflict(_)) => self.get_model(&id),
+                        other => other,
+                    },
+                    other => other,
+                }
+            })
+            .collect()
+    }
+
     /// A registry entry by id.
     pub fn get_model(&self, id: &str) -> Result<Model> {
         self.shared().store.read(|c| store::get_doc(c, id))

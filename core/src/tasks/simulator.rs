@@ -22,7 +22,7 @@ pub struct Simulator;
 pub const MAX_TRIALS: u64 = 2_000_000;
 const DEFAULT_TRIALS: u64 = 1000;
 const CHUNKS: u64 = 10;
-const PARAMETER_SETS: [&str; 3] = ["baseline", "optimistic", "pessimistic"];
+pub(crate) const PARAMETER_SETS: [&str; 3] = ["baseline", "optimistic", "pessimistic"];
 
 /// Checked simulator inputs.
 #[derive(Debug, Clone, PartialEq)]
@@ -84,17 +84,17 @@ fn parse_inputs(inputs: &Value, grid: Option<&Value>) -> Result<SimInputs> {
 }
 
 /// FNV-1a: a stable hash, so the same inputs give the same seed in every build.
-fn fnv1a(bytes: &[u8]) -> u64 {
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
 }
 
 /// Monthly starting revenue of a region: 1,000 to 5,000, fixed per region name.
-fn base_revenue(region: &str) -> f64 {
+pub(crate) fn base_revenue(region: &str) -> f64 {
     1000.0 + (fnv1a(region.as_bytes()) % 4000) as f64
 }
 
 /// Yearly drift of each parameter set, and the year's trend (+0.5% a year after 2020).
-fn annual_drift(parameter_set: &str, year: i64) -> f64 {
+pub(crate) fn annual_drift(parameter_set: &str, year: i64) -> f64 {
     let set = match parameter_set {
         "optimistic" => 0.12,
         "pessimistic" => -0.06,
@@ -180,7 +180,7 @@ impl Task for Simulator {
     }
 }
 
-fn round2(x: f64) -> f64 {
+pub(crate) fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 

@@ -1,6 +1,7 @@
 //! Integration tests of the `modelrunner` core (one binary, linked once).
 
 mod assistant;
+mod catalog;
 mod classic;
 mod common;
 mod concurrency;
