@@ -66,3 +66,8 @@ pub use store::Durability;
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
 struct ReadmeDoctests;
+
+/// The Rust guide's snippets run as doc tests too.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/rust.md")]
+struct RustGuideDoctests;

@@ -278,7 +278,8 @@ fn fit_svm(
         }
         let sub = x.select(Axis(0), &rows);
         let targets = Array1::from(rows.iter().map(|&r| y[r] == a).collect::<Vec<_>>());
-        let base = Svm::<f64, bool>::params().pos_neg_weights(c, c).eps(tol);
+        // Shrinking as libsvm does by default: same solution, fewer kernel rows touched.
+        let base = Svm::<f64, bool>::params().pos_neg_weights(c, c).eps(tol).shrinking(true);
         let base = match kernel {
             Kernel::Linear => base.linear_kernel(),
             Kernel::Rbf => base.gaussian_kernel(1.0 / gamma),
