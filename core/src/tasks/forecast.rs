@@ -18,7 +18,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution as _, Normal};
 use serde_json::{Map, Value, json};
 
-use super::simulator::{PARAMETER_SETS, annual_drift, base_revenue, fnv1a, round2};
+use super::simulator::{Scenario, annual_drift, base_revenue, fnv1a, round2};
 use crate::classic::{Ridge, metrics};
 use crate::error::{Error, Result};
 use crate::executor::{Task, TaskContext, TaskOutput, TaskSubmit};
@@ -64,26 +64,7 @@ struct Inputs {
 fn parse_inputs(kind: Forecaster, inputs: &Value, grid: Option<&Value>) -> Result<Inputs> {
     let empty = json!({});
     let mut f = Fields::new("inputs", if inputs.is_null() { &empty } else { inputs })?;
-    let region_path = f.path("region");
-    let region = match f.get("region") {
-        None => "NA".to_owned(),
-        Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= 64 => s.clone(),
-        Some(_) => return Err(Error::invalid(region_path, "must be a non-empty string of at most 64 characters")),
-    };
-    let year_path = f.path("year");
-    let year = match f.get("year") {
-        None => 2024,
-        Some(v) => v
-            .as_i64()
-            .filter(|y| (1910..=2200).contains(y))
-            .ok_or_else(|| Error::invalid(year_path, "must be an integer between 1910 and 2200"))?,
-    };
-    let set_path = f.path("parameter_set");
-    let parameter_set = match f.get("parameter_set") {
-        None => "baseline".to_owned(),
-        Some(Value::String(s)) if PARAMETER_SETS.contains(&s.as_str()) => s.clone(),
-        Some(_) => return Err(Error::invalid(set_path, format!("must be one of {}", PARAMETER_SETS.join(", ")))),
-    };
+    let Scenario { region, year, parameter_set } = Scenario::read(&mut f)?;
     let name = kind.parameter();
     let path = f.path(name);
     let allowed: Option<Vec<f64>> =

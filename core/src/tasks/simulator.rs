@@ -13,6 +13,7 @@ use statrs::statistics::{Data, Distribution as _, OrderStatistics as _};
 
 use crate::error::{Error, Result};
 use crate::executor::{Task, TaskContext, TaskOutput, TaskSubmit};
+use crate::json_fields::Fields;
 
 /// The simulator task (registered as `simulator`).
 #[derive(Debug, Clone, Copy, Default)]
@@ -22,7 +23,7 @@ pub struct Simulator;
 pub const MAX_TRIALS: u64 = 2_000_000;
 const DEFAULT_TRIALS: u64 = 1000;
 const CHUNKS: u64 = 10;
-pub(crate) const PARAMETER_SETS: [&str; 3] = ["baseline", "optimistic", "pessimistic"];
+const PARAMETER_SETS: [&str; 3] = ["baseline", "optimistic", "pessimistic"];
 
 /// Checked simulator inputs.
 #[derive(Debug, Clone, PartialEq)]
@@ -34,11 +35,46 @@ struct SimInputs {
     seed: u64,
 }
 
+/// Where and when a catalog run is set, and under which assumptions: the inputs 000's models share.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Scenario {
+    pub(crate) region: String,
+    pub(crate) year: i64,
+    pub(crate) parameter_set: String,
+}
+
+impl Scenario {
+    /// Reads `region` (default NA), `year` (default 2024) and `parameter_set` (default baseline).
+    pub(crate) fn read(f: &mut Fields<'_>) -> Result<Self> {
+        let region_path = f.path("region");
+        let region = match f.get("region") {
+            None => "NA".to_owned(),
+            Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= 64 => s.clone(),
+            Some(_) => return Err(Error::invalid(region_path, "must be a non-empty string of at most 64 characters")),
+        };
+        let year_path = f.path("year");
+        let year = match f.get("year") {
+            None => 2024,
+            Some(v) => v
+                .as_i64()
+                .filter(|y| (1900..=2200).contains(y))
+                .ok_or_else(|| Error::invalid(year_path, "must be an integer between 1900 and 2200"))?,
+        };
+        let set_path = f.path("parameter_set");
+        let parameter_set = match f.get("parameter_set") {
+            None => "baseline".to_owned(),
+            Some(Value::String(s)) if PARAMETER_SETS.contains(&s.as_str()) => s.clone(),
+            Some(_) => return Err(Error::invalid(set_path, format!("must be one of {}", PARAMETER_SETS.join(", ")))),
+        };
+        Ok(Self { region, year, parameter_set })
+    }
+}
+
 fn parse_inputs(inputs: &Value, grid: Option<&Value>) -> Result<SimInputs> {
-    let obj = inputs.as_object().ok_or_else(|| Error::invalid("inputs", "must be a JSON object"))?;
+    let mut f = Fields::new("inputs", inputs)?;
     let allowed: Option<Vec<u64>> =
         grid.and_then(|g| g.get("trials")).and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_u64).collect());
-    let trials = match obj.get("trials") {
+    let trials = match f.get("trials") {
         None => allowed.as_ref().and_then(|a| a.first().copied()).unwrap_or(DEFAULT_TRIALS),
         Some(v) => v.as_u64().ok_or_else(|| Error::invalid("inputs.trials", "must be a positive integer"))?,
     };
@@ -50,36 +86,12 @@ fn parse_inputs(inputs: &Value, grid: Option<&Value>) -> Result<SimInputs> {
     if !(1..=MAX_TRIALS).contains(&trials) {
         return Err(Error::invalid("inputs.trials", format!("must be between 1 and {MAX_TRIALS}, got {trials}")));
     }
-    let region = match obj.get("region") {
-        None => "NA".to_owned(),
-        Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= 64 => s.clone(),
-        Some(_) => {
-            return Err(Error::invalid("inputs.region", "must be a non-empty string of at most 64 characters"));
-        }
-    };
-    let year = match obj.get("year") {
-        None => 2024,
-        Some(v) => v
-            .as_i64()
-            .filter(|y| (1900..=2200).contains(y))
-            .ok_or_else(|| Error::invalid("inputs.year", "must be an integer between 1900 and 2200"))?,
-    };
-    let parameter_set = match obj.get("parameter_set") {
-        None => "baseline".to_owned(),
-        Some(Value::String(s)) if PARAMETER_SETS.contains(&s.as_str()) => s.clone(),
-        Some(_) => {
-            return Err(Error::invalid("inputs.parameter_set", format!("must be one of {}", PARAMETER_SETS.join(", "))));
-        }
-    };
-    let seed = match obj.get("seed") {
+    let Scenario { region, year, parameter_set } = Scenario::read(&mut f)?;
+    let seed = match f.get("seed") {
         None => fnv1a(format!("{region}|{year}|{parameter_set}").as_bytes()),
         Some(v) => v.as_u64().ok_or_else(|| Error::invalid("inputs.seed", "must be a non-negative integer"))?,
     };
-    for key in obj.keys() {
-        if !matches!(key.as_str(), "trials" | "region" | "year" | "parameter_set" | "seed") {
-            return Err(Error::invalid(format!("inputs.{key}"), "unknown input; expected trials, region, year, parameter_set, seed"));
-        }
-    }
+    f.finish()?;
     Ok(SimInputs { trials, region, year, parameter_set, seed })
 }
 
