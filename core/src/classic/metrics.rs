@@ -2,29 +2,43 @@
 
 use serde_json::{Map, Value, json};
 
-/// Accuracy, and precision, recall and F1 averaged over classes (scikit-learn's `average="macro"`;
-/// a class never predicted has precision 0, as scikit-learn's `zero_division=0`).
+/// One class's precision, recall and F1 (a class never predicted has precision 0, as scikit-learn's
+/// `zero_division=0`), and how many rows truly belong to it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ClassScore {
+    pub precision: f64,
+    pub recall: f64,
+    pub f1: f64,
+    pub support: usize,
+}
+
+/// The scores of each class `0..classes`.
+pub fn per_class(truth: &[usize], predicted: &[usize], classes: usize) -> Vec<ClassScore> {
+    (0..classes)
+        .map(|k| {
+            let tp = truth.iter().zip(predicted).filter(|&(&t, &p)| t == k && p == k).count() as f64;
+            let predicted_k = predicted.iter().filter(|&&p| p == k).count() as f64;
+            let support = truth.iter().filter(|&&t| t == k).count();
+            let precision = if predicted_k > 0.0 { tp / predicted_k } else { 0.0 };
+            let recall = if support > 0 { tp / support as f64 } else { 0.0 };
+            let f1 = if precision + recall > 0.0 { 2.0 * precision * recall / (precision + recall) } else { 0.0 };
+            ClassScore { precision, recall, f1, support }
+        })
+        .collect()
+}
+
+/// Accuracy, and precision, recall and F1 averaged over classes (scikit-learn's `average="macro"`).
 pub fn classification(truth: &[usize], predicted: &[usize], classes: usize) -> Map<String, Value> {
     let n = truth.len().max(1) as f64;
     let correct = truth.iter().zip(predicted).filter(|(a, b)| a == b).count() as f64;
-    let (mut p_sum, mut r_sum, mut f_sum) = (0.0, 0.0, 0.0);
-    for k in 0..classes {
-        let tp = truth.iter().zip(predicted).filter(|&(&t, &p)| t == k && p == k).count() as f64;
-        let predicted_k = predicted.iter().filter(|&&p| p == k).count() as f64;
-        let actual_k = truth.iter().filter(|&&t| t == k).count() as f64;
-        let precision = if predicted_k > 0.0 { tp / predicted_k } else { 0.0 };
-        let recall = if actual_k > 0.0 { tp / actual_k } else { 0.0 };
-        let f1 = if precision + recall > 0.0 { 2.0 * precision * recall / (precision + recall) } else { 0.0 };
-        p_sum += precision;
-        r_sum += recall;
-        f_sum += f1;
-    }
+    let scores = per_class(truth, predicted, classes);
     let k = classes.max(1) as f64;
+    let mean = |f: fn(&ClassScore) -> f64| scores.iter().map(f).sum::<f64>() / k;
     let mut m = Map::new();
     m.insert("accuracy".into(), json!(correct / n));
-    m.insert("f1".into(), json!(f_sum / k));
-    m.insert("precision".into(), json!(p_sum / k));
-    m.insert("recall".into(), json!(r_sum / k));
+    m.insert("f1".into(), json!(mean(|s| s.f1)));
+    m.insert("precision".into(), json!(mean(|s| s.precision)));
+    m.insert("recall".into(), json!(mean(|s| s.recall)));
     m
 }
 

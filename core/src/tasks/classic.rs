@@ -205,20 +205,10 @@ impl Task for ClassicTrain {
 
 /// One row per class: precision, recall, F1 and support on the held-out rows.
 fn per_class_rows(truth: &[usize], predicted: &[usize], classes: &[String]) -> Vec<Value> {
-    classes
+    metrics::per_class(truth, predicted, classes.len())
         .iter()
-        .enumerate()
-        .map(|(k, name)| {
-            let t: Vec<usize> = truth.iter().map(|&x| usize::from(x == k)).collect();
-            let p: Vec<usize> = predicted.iter().map(|&x| usize::from(x == k)).collect();
-            let tp = t.iter().zip(&p).filter(|&(&a, &b)| a == 1 && b == 1).count() as f64;
-            let predicted_k = p.iter().sum::<usize>() as f64;
-            let support = t.iter().sum::<usize>();
-            let precision = if predicted_k > 0.0 { tp / predicted_k } else { 0.0 };
-            let recall = if support > 0 { tp / support as f64 } else { 0.0 };
-            let f1 = if precision + recall > 0.0 { 2.0 * precision * recall / (precision + recall) } else { 0.0 };
-            json!({"class": name, "precision": precision, "recall": recall, "f1": f1, "support": support})
-        })
+        .zip(classes)
+        .map(|(s, name)| json!({"class": name, "precision": s.precision, "recall": s.recall, "f1": s.f1, "support": s.support}))
         .collect()
 }
 
