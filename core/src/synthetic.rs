@@ -8,9 +8,10 @@
 //!   {"name": "promo", "type": "bool", "p_true": 0.2},
 //!   {"name": "day", "type": "date", "min": "2024-01-01", "max": "2024-12-31"}]}
 //! ```
-//! Each column draws a standard normal latent value — mixed with an earlier column's latent value
-//! when it correlates with it (a Gaussian copula) — and maps it through the normal CDF onto its range,
-//! its category weights or its probability of `true`.
+//! Each column draws a standard normal latent value — mixed with an earlier numeric column's latent
+//! value when it correlates with it (a Gaussian copula) — and maps it through the normal CDF onto its
+//! range, its category weights or its probability of `true` (a correlated bool is `true` more often
+//! when its base is high, for a positive strength).
 
 use chrono::NaiveDate;
 use rand::{Rng, SeedableRng};
@@ -157,10 +158,10 @@ fn parse_column(path: &str, value: &Value, earlier: &[Column]) -> Result<Column>
                 .iter()
                 .position(|c| c.name == base)
                 .ok_or_else(|| Error::invalid(&column_path, format!("must name an earlier column, got {base:?}")))?;
-            if matches!(kind, ColumnKind::Category { .. } | ColumnKind::Bool { .. })
-                || matches!(earlier[index].kind, ColumnKind::Category { .. } | ColumnKind::Bool { .. })
-            {
-                return Err(Error::invalid(column_path, "correlations join int, float and date columns only"));
+            // Any column may follow a numeric one (its latent value is correlated, then mapped onto its
+            // range, weights or probability); a category or bool has no order to follow.
+            if matches!(earlier[index].kind, ColumnKind::Category { .. } | ColumnKind::Bool { .. }) {
+                return Err(Error::invalid(column_path, "must name an int, float or date column: categories and booleans have no order"));
             }
             Some((index, strength))
         }
@@ -226,7 +227,8 @@ impl ColumnKind {
                 let offset = ((u * (days + 1) as f64) as i64).min(days);
                 json!((*min + chrono::Duration::days(offset)).format("%Y-%m-%d").to_string())
             }
-            Self::Bool { p_true } => json!(u < *p_true),
+            // The top share of the latent range is `true`, so a positive correlation makes `true` follow high values.
+            Self::Bool { p_true } => json!(u >= 1.0 - *p_true),
             Self::Category { values, cumulative } => {
                 let i = cumulative.iter().position(|c| u < *c).unwrap_or(values.len() - 1);
                 json!(values[i])

@@ -51,6 +51,21 @@ fn generation_is_deterministic_bounded_weighted_and_correlated() {
 }
 
 #[test]
+fn a_bool_or_category_can_follow_a_numeric_column() {
+    let schema = json!({"rows": 4000, "seed": 1, "columns": [
+        {"name": "score", "type": "float", "min": 0, "max": 1},
+        {"name": "hit", "type": "bool", "p_true": 0.5, "correlate_with": {"column": "score", "strength": 0.8}},
+        {"name": "tier", "type": "category", "values": ["low", "high"], "correlate_with": {"column": "score", "strength": 0.8}}]});
+    let rows = Schema::parse(&schema).unwrap().generate();
+    let mean_score = |key: &str, value: Value| {
+        let xs: Vec<f64> = rows.iter().filter(|r| r[key] == value).map(|r| r["score"].as_f64().unwrap()).collect();
+        xs.iter().sum::<f64>() / xs.len() as f64
+    };
+    assert!(mean_score("hit", json!(true)) > mean_score("hit", json!(false)) + 0.2);
+    assert!(mean_score("tier", json!("high")) > mean_score("tier", json!("low")) + 0.2);
+}
+
+#[test]
 fn bad_schemas_name_their_field() {
     let with_column = |c: Value| json!({"columns": [{"name": "a", "type": "float", "min": 0, "max": 1}, c]});
     let cases = [
@@ -78,7 +93,7 @@ fn bad_schemas_name_their_field() {
             "dataset_schema.columns[1].correlate_with.strength",
         ),
         (
-            with_column(json!({"name": "b", "type": "bool", "correlate_with": {"column": "a"}})),
+            json!({"columns": [{"name": "a", "type": "bool"}, {"name": "b", "type": "float", "min": 0, "max": 1, "correlate_with": {"column": "a"}}]}),
             "dataset_schema.columns[1].correlate_with.column",
         ),
         (with_column(json!({"name": "b", "type": "bool", "colour": "red"})), "dataset_schema.columns[1].colour"),
