@@ -53,11 +53,13 @@ pub enum MaxFeatures {
 }
 
 impl MaxFeatures {
-    /// The count out of `n` features.
+    /// The count out of `n` features. The forest draws them once per tree (linfa's trees cannot
+    /// sample per split as scikit-learn's do), so `sqrt` and `log2` round up and take at least two:
+    /// a tree that sees a single column is mostly noise when only one column matters.
     pub fn of(self, n: usize) -> usize {
         let k = match self {
-            Self::Sqrt => (n as f64).sqrt().floor() as usize,
-            Self::Log2 => (n as f64).log2().floor() as usize,
+            Self::Sqrt => ((n as f64).sqrt().ceil() as usize).max(2),
+            Self::Log2 => ((n as f64).log2().ceil() as usize).max(2),
             Self::All => n,
             Self::Fraction(f) => (f * n as f64).floor() as usize,
             Self::Count(c) => c as usize,
