@@ -34,6 +34,7 @@ pub mod drift;
 mod error;
 mod events;
 mod executor;
+pub mod families;
 mod json_fields;
 pub mod nn;
 pub mod routing;

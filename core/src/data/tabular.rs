@@ -137,6 +137,24 @@ impl Table {
     pub fn column(&self, name: &str) -> Option<usize> {
         self.columns.iter().position(|c| c == name)
     }
+
+    /// The given rows and columns, in the given orders.
+    pub fn select(&self, rows: &[usize], columns: &[usize]) -> Table {
+        Table {
+            columns: columns.iter().map(|&c| self.columns[c].clone()).collect(),
+            rows: rows.iter().map(|&r| columns.iter().map(|&c| self.rows[r].get(c).cloned().unwrap_or(Cell::Missing)).collect()).collect(),
+        }
+    }
+
+    /// A cell (missing past the end of a short row).
+    pub fn cell(&self, row: usize, column: usize) -> &Cell {
+        self.rows[row].get(column).unwrap_or(&Cell::Missing)
+    }
+
+    /// A cell as a number (booleans as 0/1), if it is one.
+    pub fn number(&self, row: usize, column: usize) -> Option<f64> {
+        numeric(self.cell(row, column))
+    }
 }
 
 /// What kind of target a model learns.

@@ -149,6 +149,21 @@ impl TaskContext {
         self.shared.store.read(|c| runs::get(c, id))
     }
 
+    /// Runs matching `filter`, newest first.
+    pub fn list_runs(&self, filter: &crate::domain::run::RunFilter) -> Result<crate::Page<Run>> {
+        self.shared.store.read_tx(|c| runs::list(c, filter))
+    }
+
+    /// A recipe.
+    pub fn get_recipe(&self, id: &str) -> Result<crate::domain::recipe::Recipe> {
+        self.shared.store.read(|c| crate::store::get_doc(c, id))
+    }
+
+    /// The newest synthetic example of a recipe.
+    pub fn synthetic_example(&self, recipe_id: &str) -> Result<crate::domain::monitoring::SyntheticExample> {
+        self.shared.store.read_tx(|c| crate::runner::monitoring::latest_synthetic_example(c, recipe_id))
+    }
+
     /// A registry entry.
     pub fn get_model(&self, id: &str) -> Result<crate::domain::model::Model> {
         self.shared.store.read(|c| crate::store::get_doc(c, id))

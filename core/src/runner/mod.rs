@@ -1,7 +1,7 @@
 //! [`Runner`]: the one entry point. It owns the store, the event bus, the scheduler and the worker pool.
 
 mod execute;
-mod monitoring;
+pub(crate) mod monitoring;
 pub(crate) mod records;
 mod registry;
 
@@ -283,6 +283,7 @@ fn open_runner(db_path: &Path, options: RunnerOptions, temp: Option<tempfile::Te
     tasks.insert("simulator".into(), Arc::new(crate::tasks::simulator::Simulator));
     tasks.insert("linear_reg".into(), Arc::new(crate::tasks::forecast::Forecast(crate::tasks::forecast::Forecaster::LinearReg)));
     tasks.insert("xgb_forecast".into(), Arc::new(crate::tasks::forecast::Forecast(crate::tasks::forecast::Forecaster::XgbForecast)));
+    tasks.insert("family".into(), Arc::new(crate::families::FamilyRun));
     tasks.insert("classic_train".into(), Arc::new(crate::tasks::classic::ClassicTrain));
     tasks.insert("classic_predict".into(), Arc::new(crate::tasks::classic::ClassicPredict));
     for (name, task) in options.tasks {

@@ -192,12 +192,7 @@ impl Runner {
 
     /// The newest synthetic example of a recipe.
     pub fn get_synthetic_example(&self, recipe_id: &str) -> Result<SyntheticExample> {
-        self.shared().store.read_tx(|c| {
-            store::get_doc::<Recipe>(c, recipe_id)?;
-            let page =
-                store::list_docs::<SyntheticExample>(c, &[("recipe_id", Some(recipe_id.to_owned()))], PageRequest { limit: 1, offset: 0 })?;
-            page.items.into_iter().next().ok_or_else(|| Error::not_found("synthetic example", recipe_id))
-        })
+        self.shared().store.read_tx(|c| latest_synthetic_example(c, recipe_id))
     }
 }
 
@@ -215,4 +210,11 @@ fn raise_alerts(model: &Model, snap: &mut MonitoringSnapshot) {
             alerts.entry(metric).or_insert(alert);
         }
     }
+}
+
+/// The newest synthetic example of a recipe (the recipe must exist).
+pub(crate) fn latest_synthetic_example(c: &rusqlite::Connection, recipe_id: &str) -> Result<SyntheticExample> {
+    store::get_doc::<Recipe>(c, recipe_id)?;
+    let page = store::list_docs::<SyntheticExample>(c, &[("recipe_id", Some(recipe_id.to_owned()))], PageRequest { limit: 1, offset: 0 })?;
+    page.items.into_iter().next().ok_or_else(|| Error::not_found("synthetic example", recipe_id))
 }

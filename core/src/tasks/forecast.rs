@@ -146,6 +146,13 @@ fn world(inp: &Inputs) -> (Vec<Month>, Vec<Month>) {
     (history, future)
 }
 
+/// A region's monthly revenue for the five years before `year`, as (`YYYY-MM-01`, value): the series
+/// the forecasting family trains on when it has no data of its own.
+pub(crate) fn monthly_revenue(region: &str, year: i64) -> Vec<(String, f64)> {
+    let inputs = Inputs { region: region.to_owned(), year, parameter_set: "baseline".into(), value: 1.0 };
+    world(&inputs).0.into_iter().map(|m| (format!("{}-{:02}-01", m.year, m.month), m.revenue)).collect()
+}
+
 /// Features of month `i` of `all` (history then forecast months); needs a year of history before it.
 fn features(all: &[&Month], i: usize, kpi: usize) -> Vec<f64> {
     let m = all[i];

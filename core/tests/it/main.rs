@@ -9,6 +9,7 @@ mod crash;
 mod drift;
 mod events;
 mod executor;
+mod families;
 mod mnist;
 mod monitoring;
 mod nn_spec;

@@ -1,0 +1,112 @@
+//! Forecasting: ridge regression on the last `lags` values, the season (sine and cosine of the
+//! position in a season of `season_length`) and the trend, forecasting a window recursively from the
+//! actual values before it (each forecast feeds the next step's lags). Scored by MAPE and sMAPE.
+
+use ndarray::Array2;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, json};
+
+use super::Scored;
+use super::params::SeriesParams;
+use crate::classic::Ridge;
+use crate::data::tabular::Table;
+use crate::error::{Error, Result};
+
+/// A fitted forecaster.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeriesModel {
+    pub lags: usize,
+    pub season_length: usize,
+    pub ridge: Ridge,
+    /// Mean and scale of each feature.
+    pub stats: Vec<(f64, f64)>,
+}
+
+fn values(p: &SeriesParams, table: &Table) -> Result<Vec<f64>> {
+    let c = table.column(&p.value_column).ok_or_else(|| {
+        Error::invalid(
+            "hyperparams.value_column",
+            format!("no column named {:?}; the columns are {}", p.value_column, table.columns.join(", ")),
+        )
+    })?;
+    (0..table.rows.len())
+        .map(|r| {
+            table
+                .number(r, c)
+                .ok_or_else(|| Error::invalid("hyperparams.value_column", format!("row {} has no number in {}", r + 1, p.value_column)))
+        })
+        .collect()
+}
+
+/// Features at position `t` from the values before it.
+fn features(history: &[f64], t: usize, lags: usize, season_length: usize) -> Vec<f64> {
+    let angle = std::f64::consts::TAU * (t % season_length) as f64 / season_length as f64;
+    let mut x: Vec<f64> = (1..=lags).map(|l| history[t - l]).collect();
+    x.extend([angle.sin(), angle.cos(), t as f64]);
+    x
+}
+
+fn standardise(x: &[f64], stats: &[(f64, f64)]) -> Vec<f64> {
+    x.iter().zip(stats).map(|(v, (m, s))| (v - m) / s).collect()
+}
+
+pub(super) fn fit(p: &SeriesParams, table: &Table, rows: &[usize]) -> Result<SeriesModel> {
+    let y = values(p, table)?;
+    let lags = p.lags as usize;
+    let end = rows.iter().max().map_or(0, |m| m + 1);
+    if end < lags + 8 {
+        return Err(Error::invalid(
+            "hyperparams.lags",
+            format!("{end} points leave too few to fit {lags} lags (need {} at least)", lags + 8),
+        ));
+    }
+    let raw: Vec<Vec<f64>> = (lags..end).map(|t| features(&y, t, lags, p.season_length as usize)).collect();
+    let d = raw[0].len();
+    let stats: Vec<(f64, f64)> = (0..d)
+        .map(|j| {
+            let col: Vec<f64> = raw.iter().map(|x| x[j]).collect();
+            let mean = col.iter().sum::<f64>() / col.len() as f64;
+            let sd = (col.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / col.len() as f64).sqrt();
+            (mean, if sd > 1e-12 { sd } else { 1.0 })
+        })
+        .collect();
+    let x = Array2::from_shape_fn((raw.len(), d), |(i, j)| (raw[i][j] - stats[j].0) / stats[j].1);
+    let ridge = Ridge::fit(&x, &y[lags..end], p.alpha)?;
+    Ok(SeriesModel { lags, season_length: p.season_length as usize, ridge, stats })
+}
+
+pub(super) fn score(p: &SeriesParams, model: &SeriesModel, table: &Table, rows: &[usize]) -> Result<Scored> {
+    let y = values(p, table)?;
+    let end = rows.iter().max().map_or(0, |m| m + 1);
+    let mut start = rows.iter().min().copied().unwrap_or(0);
+    if start < model.lags {
+        // Scoring from the first point (an eval over all the data): forecast the last `horizon` points.
+        start = end.saturating_sub(p.horizon as usize).max(model.lags);
+    }
+    if start >= end {
+        return Err(Error::invalid("hyperparams.horizon", format!("{end} points leave nothing to forecast after {} lags", model.lags)));
+    }
+    let mut history = y[..start].to_vec();
+    let (mut ape, mut n_ape, mut sape) = (0.0, 0usize, 0.0);
+    let mut shown = Vec::new();
+    for (t, &actual) in y.iter().enumerate().take(end).skip(start) {
+        let x = standardise(&features(&history, t, model.lags, model.season_length), &model.stats);
+        let forecast = model.ridge.predict(&Array2::from_shape_vec((1, x.len()), x).map_err(|e| Error::Internal(e.to_string()))?)[0];
+        if actual != 0.0 {
+            ape += ((forecast - actual) / actual).abs();
+            n_ape += 1;
+        }
+        let denom = forecast.abs() + actual.abs();
+        sape += if denom > 0.0 { 2.0 * (forecast - actual).abs() / denom } else { 0.0 };
+        shown.push(json!({"row": t + 1, "step": t - start + 1, "actual": actual, "forecast": forecast}));
+        history.push(forecast);
+    }
+    let steps = (end - start) as f64;
+    let mut metrics = Map::new();
+    if n_ape > 0 {
+        metrics.insert("mape".into(), json!(ape / n_ape as f64));
+    }
+    metrics.insert("smape".into(), json!(sape / steps));
+    metrics.insert("horizon".into(), json!(end - start));
+    Ok(Scored { metrics, rows: shown })
+}
