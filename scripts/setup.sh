@@ -72,6 +72,15 @@ if ! "$venv/bin/python" -c "import scipy, sklearn" >/dev/null 2>&1; then
     echo "setup: Python venv with SciPy and scikit-learn in $venv" >&2
 fi
 
+# LibTorch for burn's tch backend: the torch==2.9.0 wheel from PyPI (its CUDA 12.8 build, which runs on
+# CPU too; about 3.4 GB with its nvidia-* wheels), in the same venv. torch-sys wants exactly 2.9.0.
+torch_dir="$venv/lib/python3.11/site-packages/torch"
+if ! grep -qs "^__version__ = '2.9.0" "$torch_dir/version.py" || [ ! -f "$torch_dir/lib/libtorch_cpu.so" ]; then
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "torch==2.9.0" >&2
+    echo "setup: torch 2.9.0 (LibTorch) in $torch_dir" >&2
+fi
+
+echo "export LIBTORCH='$torch_dir'"
 echo "export MODELRUNNER_MNIST_DIR='$mnist/digits'"
 echo "export MODELRUNNER_PYTHON='$venv/bin/python'"
 echo "export MODELRUNNER_TABLES_DIR='$tables'"

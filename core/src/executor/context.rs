@@ -59,6 +59,17 @@ impl TaskContext {
         &self.device
     }
 
+    /// Records the device the run actually uses (`cpu`, `cuda:0`), e.g. once `auto` is resolved.
+    pub fn record_device(&self, device: &str) {
+        let (id, device) = (self.run.id.clone(), device.to_owned());
+        self.shared.store.writer.enqueue_detached(move |conn, _| runs::set_device(conn, &id, &device));
+    }
+
+    /// The runner's data directory (caches shared by runs live there).
+    pub fn data_dir(&self) -> &std::path::Path {
+        &self.shared.data_dir
+    }
+
     /// Whether cancellation (or shutdown) was requested.
     pub fn is_cancelled(&self) -> bool {
         self.token.is_cancelled()

@@ -18,8 +18,12 @@
 //! ```
 
 mod architecture;
-
+pub mod device;
 mod hyperparams;
+pub mod network;
+pub mod samples;
+pub mod saved;
+pub mod train;
 
 pub use architecture::{Architecture, LAYER_TYPES, Layer, LayerShape, Padding, ShapeReport};
 pub use hyperparams::{Hyperparams, Loss, Optimizer};

@@ -283,6 +283,8 @@ fn open_runner(db_path: &Path, options: RunnerOptions, temp: Option<tempfile::Te
     tasks.insert("simulator".into(), Arc::new(crate::tasks::simulator::Simulator));
     tasks.insert("linear_reg".into(), Arc::new(crate::tasks::forecast::Forecast(crate::tasks::forecast::Forecaster::LinearReg)));
     tasks.insert("xgb_forecast".into(), Arc::new(crate::tasks::forecast::Forecast(crate::tasks::forecast::Forecaster::XgbForecast)));
+    tasks.insert("neural_train".into(), Arc::new(crate::tasks::neural::NeuralTrain));
+    tasks.insert("neural_predict".into(), Arc::new(crate::tasks::neural::NeuralPredict));
     tasks.insert("family".into(), Arc::new(crate::families::FamilyRun));
     tasks.insert("classic_train".into(), Arc::new(crate::tasks::classic::ClassicTrain));
     tasks.insert("classic_predict".into(), Arc::new(crate::tasks::classic::ClassicPredict));

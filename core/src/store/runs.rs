@@ -268,6 +268,12 @@ pub(crate) fn logs(conn: &Connection, run_id: &str) -> Result<Vec<LogLine>> {
 }
 
 /// Marks a queued run as started by a worker.
+/// Records the device a run actually uses (an `auto` request resolved).
+pub(crate) fn set_device(conn: &Connection, id: &str, device: &str) -> Result<()> {
+    conn.prepare_cached("UPDATE runs SET device = ?2 WHERE id = ?1")?.execute(params![id, device])?;
+    Ok(())
+}
+
 pub(crate) fn mark_started(conn: &Connection, id: &str, at: &str, attempts: u32, device: Option<&str>) -> Result<()> {
     conn.prepare_cached(
         "UPDATE runs SET status = 'running', started_at = ?2, updated_at = ?2, attempts = ?3, device = COALESCE(?4, device), \

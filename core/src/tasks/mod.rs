@@ -2,4 +2,5 @@
 
 pub mod classic;
 pub mod forecast;
+pub mod neural;
 pub mod simulator;

@@ -12,6 +12,7 @@ mod executor;
 mod families;
 mod mnist;
 mod monitoring;
+mod neural;
 mod nn_spec;
 mod records;
 mod registry;

@@ -1,0 +1,195 @@
+//! A checked layer list as a burn module: one block per layer, run in order, the activation's rank
+//! following the layers (images `[N, C, H, W]`, vectors `[N, F]`, token ids `[N, T]` into an
+//! embedding, sequences `[N, T, E]`).
+
+use burn::module::Module;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, AvgPool2d, AvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
+use burn::nn::{
+    BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Embedding, EmbeddingConfig, Gelu, LayerNorm, LayerNormConfig, Linear, LinearConfig,
+    PaddingConfig2d, Relu, Sigmoid, Tanh,
+};
+use burn::tensor::{Device, Int, Tensor, activation};
+
+use super::architecture::{Architecture, Layer, Padding};
+use crate::error::{Error, Result};
+
+/// Flattens everything after the batch dimension.
+#[derive(Module, Debug, Default)]
+pub struct Flatten;
+
+/// Softmax over the last dimension.
+#[derive(Module, Debug, Default)]
+pub struct Softmax;
+
+/// One layer.
+#[derive(Module, Debug)]
+pub enum Block {
+    Conv2d(Conv2d),
+    MaxPool2d(MaxPool2d),
+    AvgPool2d(AvgPool2d),
+    AdaptiveAvgPool2d(AdaptiveAvgPool2d),
+    BatchNorm(BatchNorm),
+    Linear(Linear),
+    Dropout(Dropout),
+    LayerNorm(LayerNorm),
+    Embedding(Embedding),
+    Relu(Relu),
+    Gelu(Gelu),
+    Tanh(Tanh),
+    Sigmoid(Sigmoid),
+    Flatten(Flatten),
+    Softmax(Softmax),
+}
+
+/// The model: its blocks in order.
+#[derive(Module, Debug)]
+pub struct Network {
+    pub blocks: Vec<Block>,
+}
+
+/// An activation between blocks.
+#[derive(Debug, Clone)]
+pub enum Activation {
+    Image(Tensor<4>),
+    Matrix(Tensor<2>),
+    Sequence(Tensor<3>),
+    Tokens(Tensor<2, Int>),
+}
+
+impl Activation {
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::Image(_) => "an image batch [N, C, H, W]",
+            Self::Matrix(_) => "a matrix [N, F]",
+            Self::Sequence(_) => "a sequence batch [N, T, E]",
+            Self::Tokens(_) => "token ids [N, T]",
+        }
+    }
+}
+
+fn pad2(p: (u64, u64)) -> PaddingConfig2d {
+    match p {
+        (0, 0) => PaddingConfig2d::Valid,
+        (r, c) => PaddingConfig2d::Explicit(r as usize, c as usize, r as usize, c as usize),
+    }
+}
+
+fn pair(p: (u64, u64)) -> [usize; 2] {
+    [p.0 as usize, p.1 as usize]
+}
+
+impl Network {
+    /// Builds the blocks of a checked architecture on `device`, with fresh weights (PyTorch's
+    /// default initialisations: Kaiming-uniform with bound 1/√fan_in for convolutions and linears).
+    pub fn new(architecture: &Architecture, device: &Device) -> Self {
+        let blocks = architecture
+            .layers
+            .iter()
+            .map(|layer| match layer {
+                Layer::Conv2d { in_channels, out_channels, kernel_size, stride, padding, bias } => Block::Conv2d(
+                    Conv2dConfig::new([*in_channels as usize, *out_channels as usize], pair(*kernel_size))
+                        .with_stride(pair(*stride))
+                        .with_padding(match padding {
+                            Padding::Same => PaddingConfig2d::Same,
+                            Padding::Explicit(r, c) => pad2((*r, *c)),
+                        })
+                        .with_bias(*bias)
+                        .init(device),
+                ),
+                Layer::Maxpool2d { kernel_size, stride, padding } => Block::MaxPool2d(
+                    MaxPool2dConfig::new(pair(*kernel_size)).with_strides(pair(*stride)).with_padding(pad2(*padding)).init(),
+                ),
+                Layer::Avgpool2d { kernel_size, stride, padding } => Block::AvgPool2d(
+                    AvgPool2dConfig::new(pair(*kernel_size)).with_strides(pair(*stride)).with_padding(pad2(*padding)).init(),
+                ),
+                Layer::AdaptiveAvgpool2d { output_size } => {
+                    Block::AdaptiveAvgPool2d(AdaptiveAvgPool2dConfig::new(pair(*output_size)).init())
+                }
+                Layer::Batchnorm2d { num_features } => Block::BatchNorm(BatchNormConfig::new(*num_features as usize).init(device)),
+                Layer::Linear { in_features, out_features, bias } => {
+                    Block::Linear(LinearConfig::new(*in_features as usize, *out_features as usize).with_bias(*bias).init(device))
+                }
+                Layer::Dropout { p } => Block::Dropout(DropoutConfig::new(*p).init()),
+                Layer::Layernorm { normalized_shape } => Block::LayerNorm(LayerNormConfig::new(*normalized_shape as usize).init(device)),
+                Layer::Embedding { num_embeddings, embedding_dim } => {
+                    Block::Embedding(EmbeddingConfig::new(*num_embeddings as usize, *embedding_dim as usize).init(device))
+                }
+                Layer::Relu => Block::Relu(Relu::new()),
+                Layer::Gelu => Block::Gelu(Gelu::new()),
+                Layer::Tanh => Block::Tanh(Tanh::new()),
+                Layer::Sigmoid => Block::Sigmoid(Sigmoid::new()),
+                Layer::Flatten => Block::Flatten(Flatten),
+                Layer::Softmax => Block::Softmax(Softmax),
+            })
+            .collect();
+        Self { blocks }
+    }
+
+    /// Whether the last block is a softmax (its scores are probabilities).
+    pub fn ends_in_softmax(&self) -> bool {
+        matches!(self.blocks.last(), Some(Block::Softmax(_)))
+    }
+
+    /// Runs every block but a final softmax: the scores a cross-entropy loss takes.
+    pub fn forward_logits(&self, input: Activation) -> Result<Tensor<2>> {
+        let n = self.blocks.len() - usize::from(self.ends_in_softmax());
+        match self.run(input, &self.blocks[..n])? {
+            Activation::Matrix(x) => Ok(x),
+            other => Err(Error::invalid("architecture.layers", format!("the model ends in {}, not a matrix of scores", other.kind()))),
+        }
+    }
+
+    /// Runs every block (probabilities when the model ends in a softmax).
+    pub fn forward(&self, input: Activation) -> Result<Tensor<2>> {
+        let logits = self.forward_logits(input)?;
+        Ok(if self.ends_in_softmax() { activation::softmax(logits, 1) } else { logits })
+    }
+
+    fn run(&self, mut x: Activation, blocks: &[Block]) -> Result<Activation> {
+        use Activation as A;
+        for (i, block) in blocks.iter().enumerate() {
+            x = match (block, x) {
+                (Block::Conv2d(m), A::Image(t)) => A::Image(m.forward(t)),
+                (Block::MaxPool2d(m), A::Image(t)) => A::Image(m.forward(t)),
+                (Block::AvgPool2d(m), A::Image(t)) => A::Image(m.forward(t)),
+                (Block::AdaptiveAvgPool2d(m), A::Image(t)) => A::Image(m.forward(t)),
+                (Block::BatchNorm(m), A::Image(t)) => A::Image(m.forward(t)),
+                (Block::Linear(m), A::Matrix(t)) => A::Matrix(m.forward(t)),
+                (Block::Linear(m), A::Sequence(t)) => A::Sequence(m.forward(t)),
+                (Block::LayerNorm(m), A::Matrix(t)) => A::Matrix(m.forward(t)),
+                (Block::LayerNorm(m), A::Sequence(t)) => A::Sequence(m.forward(t)),
+                (Block::Embedding(m), A::Tokens(t)) => A::Sequence(m.forward(t)),
+                (Block::Flatten(_), A::Image(t)) => A::Matrix(t.flatten(1, 3)),
+                (Block::Flatten(_), A::Sequence(t)) => A::Matrix(t.flatten(1, 2)),
+                (Block::Flatten(_), A::Matrix(t)) => A::Matrix(t),
+                (b, x) => match x {
+                    A::Tokens(_) => {
+                        return Err(Error::invalid(format!("architecture.layers[{i}]"), "token ids must go into an embedding first"));
+                    }
+                    A::Image(t) => A::Image(elementwise(b, t).ok_or_else(|| misplaced(i, "an image batch"))?),
+                    A::Matrix(t) => A::Matrix(elementwise(b, t).ok_or_else(|| misplaced(i, "a matrix"))?),
+                    A::Sequence(t) => A::Sequence(elementwise(b, t).ok_or_else(|| misplaced(i, "a sequence batch"))?),
+                },
+            };
+        }
+        Ok(x)
+    }
+}
+
+fn misplaced(i: usize, what: &str) -> Error {
+    Error::invalid(format!("architecture.layers[{i}]"), format!("cannot take {what}"))
+}
+
+/// Blocks that work on a tensor of any rank.
+fn elementwise<const D: usize>(block: &Block, t: Tensor<D>) -> Option<Tensor<D>> {
+    Some(match block {
+        Block::Relu(m) => m.forward(t),
+        Block::Gelu(m) => m.forward(t),
+        Block::Tanh(m) => m.forward(t),
+        Block::Sigmoid(m) => m.forward(t),
+        Block::Dropout(m) => m.forward(t),
+        Block::Softmax(_) => activation::softmax(t, D - 1),
+        _ => return None,
+    })
+}
