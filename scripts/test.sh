@@ -19,6 +19,7 @@ grep -q '"kpi": "revenue"' "$tmp/out.txt" || { echo "main job printed no results
 echo "== benchmark smoke run"
 MR_BENCH_QUICK=1 cargo bench -p modelrunner-benches --bench runs_throughput
 MR_BENCH_QUICK=1 cargo bench -p modelrunner-benches --bench classic_vs_sklearn
+MR_BENCH_QUICK=1 cargo bench -p modelrunner-benches --bench neural_throughput
 
 # Every `test result:` line of cargo test, summed.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed/) p += $(i-1); if ($(i) ~ /^failed/) f += $(i-1); if ($(i) ~ /^ignored/) s += $(i-1) } }

@@ -26,6 +26,63 @@ pub enum Loss {
     Mse,
 }
 
+/// How the learning rate moves over training (the optimiser's `lr` is where it starts).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum LrSchedule {
+    Constant,
+    /// Cosine annealing from `lr` to `min_lr` over all steps.
+    Cosine {
+        min_lr: f64,
+    },
+    /// Multiplied by `gamma` every `step_size` epochs.
+    Step {
+        step_size: u64,
+        gamma: f64,
+    },
+}
+
+impl LrSchedule {
+    /// The rate at `step` (0-based) of `total` steps, in `epoch` (1-based), from `base`.
+    pub fn at(&self, base: f64, step: u64, total: u64, epoch: u32) -> f64 {
+        match *self {
+            Self::Constant => base,
+            Self::Cosine { min_lr } => {
+                let t = step as f64 / total.max(1) as f64;
+                min_lr + 0.5 * (base - min_lr) * (1.0 + (std::f64::consts::PI * t).cos())
+            }
+            Self::Step { step_size, gamma } => base * gamma.powi(((u64::from(epoch) - 1) / step_size.max(1)) as i32),
+        }
+    }
+}
+
+fn parse_schedule(value: &Value) -> Result<LrSchedule> {
+    const PATH: &str = "hyperparams.lr_schedule";
+    let object;
+    let value = match value {
+        Value::String(kind) => {
+            object = serde_json::json!({ "type": kind });
+            &object
+        }
+        other => other,
+    };
+    let mut f = Fields::new(PATH, value)?;
+    let kind = f.required("type")?.as_str().unwrap_or_default().to_owned();
+    let schedule = match kind.as_str() {
+        "constant" => LrSchedule::Constant,
+        "cosine" => LrSchedule::Cosine { min_lr: f.number("min_lr", "a number in [0, 10]", |x| (0.0..=10.0).contains(&x))?.unwrap_or(0.0) },
+        "step" => LrSchedule::Step {
+            step_size: f.uint("step_size", 1..=10_000)?.unwrap_or(10),
+            gamma: f.number("gamma", "a number above 0 and at most 1", |x| x > 0.0 && x <= 1.0)?.unwrap_or(0.1),
+        },
+        other => {
+            return Err(Error::invalid(format!("{PATH}.type"), format!("unknown schedule {other:?}; expected constant, cosine or step")));
+        }
+    };
+    f.finish()?;
+    Ok(schedule)
+}
+
 /// Checked hyperparameters (absent ones take 004's example values).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Hyperparams {
@@ -39,6 +96,15 @@ pub struct Hyperparams {
     pub train_split: f64,
     pub shuffle: bool,
     pub max_samples: Option<u64>,
+    #[serde(default = "constant")]
+    pub lr_schedule: LrSchedule,
+    /// Random shifts of image samples by up to this many pixels each way, while training only.
+    #[serde(default)]
+    pub augment_shift: u64,
+}
+
+fn constant() -> LrSchedule {
+    LrSchedule::Constant
 }
 
 impl Default for Hyperparams {
@@ -52,6 +118,8 @@ impl Default for Hyperparams {
             train_split: 0.9,
             shuffle: true,
             max_samples: None,
+            lr_schedule: LrSchedule::Constant,
+            augment_shift: 0,
         }
     }
 }
@@ -122,8 +190,19 @@ impl Hyperparams {
         let train_split = f.number("train_split", "a share above 0 and below 1", |x| x > 0.0 && x < 1.0)?.unwrap_or(d.train_split);
         let shuffle = f.boolean("shuffle")?.unwrap_or(d.shuffle);
         let max_samples = f.uint("max_samples", 2..=100_000_000)?;
+        let lr_schedule = f.get("lr_schedule").map(parse_schedule).transpose()?.unwrap_or(d.lr_schedule);
+        let augment_path = f.path("augment");
+        let augment_shift = match f.get("augment") {
+            None => 0,
+            Some(a) => {
+                let mut g = Fields::new(&augment_path, a)?;
+                let shift = g.uint("shift", 0..=8)?.unwrap_or(0);
+                g.finish()?;
+                shift
+            }
+        };
         f.finish()?;
-        Ok(Self { epochs, batch_size, optimizer, loss, seed, train_split, shuffle, max_samples })
+        Ok(Self { epochs, batch_size, optimizer, loss, seed, train_split, shuffle, max_samples, lr_schedule, augment_shift })
     }
 
     /// Checks that the loss fits the model's output: cross-entropy needs a vector of at least two class

@@ -26,7 +26,7 @@ pub mod saved;
 pub mod train;
 
 pub use architecture::{Architecture, LAYER_TYPES, Layer, LayerShape, Padding, ShapeReport};
-pub use hyperparams::{Hyperparams, Loss, Optimizer};
+pub use hyperparams::{Hyperparams, Loss, LrSchedule, Optimizer};
 
 /// A checked model definition: architecture, its shapes, and hyperparameters that fit it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]

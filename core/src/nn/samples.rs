@@ -57,6 +57,33 @@ impl Samples {
         batch_of(values, idx.len(), &self.shape, self.tokens, device)
     }
 
+    /// Like [`Samples::batch`], with each image moved by its `(rows, columns)` shift (vacated pixels
+    /// are zero). Only image samples (`[C, H, W]`) can be shifted.
+    pub fn shifted_batch(&self, idx: &[usize], shifts: &[(i64, i64)], device: &Device) -> Activation {
+        let [c, h, w] = self.shape[..] else { return self.batch(idx, device) };
+        let d = c * h * w;
+        let mut values = vec![0.0f32; idx.len() * d];
+        for (b, (&i, &(dy, dx))) in idx.iter().zip(shifts).enumerate() {
+            let src = &self.inputs[i * d..(i + 1) * d];
+            let dst = &mut values[b * d..(b + 1) * d];
+            for ch in 0..c {
+                for y in 0..h as i64 {
+                    let sy = y - dy;
+                    if sy < 0 || sy >= h as i64 {
+                        continue;
+                    }
+                    for x in 0..w as i64 {
+                        let sx = x - dx;
+                        if sx >= 0 && sx < w as i64 {
+                            dst[ch * h * w + (y as usize) * w + x as usize] = src[ch * h * w + (sy as usize) * w + sx as usize];
+                        }
+                    }
+                }
+            }
+        }
+        batch_of(values, idx.len(), &self.shape, self.tokens, device)
+    }
+
     /// The class targets of samples `idx` (panics for value targets).
     pub fn class_batch(&self, idx: &[usize], device: &Device) -> Tensor<1, Int> {
         let Targets::Classes(labels) = &self.targets else { panic!("class targets expected") };

@@ -12,7 +12,7 @@ use parking_lot::Mutex;
 
 use super::ModelDefinition;
 use super::hyperparams::{Loss, Optimizer};
-use super::network::Network;
+use super::network::{Activation, Network};
 use super::samples::{Samples, Targets};
 use crate::data::split::{SplitMix64, shuffled};
 use crate::error::{Error, Result};
@@ -89,7 +89,18 @@ fn optimizer(o: &Optimizer) -> (burn::optim::ModuleOptimizer, f64) {
 }
 
 fn loss_of(def: &ModelDefinition, model: &Network, samples: &Samples, idx: &[usize], device: &Device) -> Result<Tensor<1>> {
-    let scores = model.forward_logits(samples.batch(idx, device))?;
+    loss_on(def, model, samples, samples.batch(idx, device), idx, device)
+}
+
+fn loss_on(
+    def: &ModelDefinition,
+    model: &Network,
+    samples: &Samples,
+    input: Activation,
+    idx: &[usize],
+    device: &Device,
+) -> Result<Tensor<1>> {
+    let scores = model.forward_logits(input)?;
     Ok(match (&def.hyperparams.loss, &samples.targets) {
         (Loss::CrossEntropy, Targets::Classes(_)) => {
             CrossEntropyLossConfig::new().init(device).forward(scores, samples.class_batch(idx, device))
@@ -142,6 +153,8 @@ pub fn train(
     let mut order = split.train.clone();
     let mut rng = SplitMix64::new(seed ^ 0x0005_eed0_f0e5);
     let mut step = 0u64;
+    let total_steps = order.len().div_ceil(batch) as u64 * def.hyperparams.epochs;
+    let shift = def.hyperparams.augment_shift as i64;
     let mut history = Vec::new();
     for epoch in 1..=def.hyperparams.epochs as u32 {
         if def.hyperparams.shuffle {
@@ -151,10 +164,19 @@ pub fn train(
         }
         let (mut sum, mut seen) = (0.0, 0usize);
         for chunk in order.chunks(batch) {
-            let loss = loss_of(def, &model, samples, chunk, &train_device)?;
+            let input = if shift > 0 {
+                let span = (2 * shift + 1) as usize;
+                let shifts: Vec<(i64, i64)> =
+                    chunk.iter().map(|_| (rng.below(span) as i64 - shift, rng.below(span) as i64 - shift)).collect();
+                samples.shifted_batch(chunk, &shifts, &train_device)
+            } else {
+                samples.batch(chunk, &train_device)
+            };
+            let loss = loss_on(def, &model, samples, input, chunk, &train_device)?;
             let value = f64::from(loss.clone().into_scalar::<f32>());
             let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = opt.step(lr, model, grads);
+            let rate = def.hyperparams.lr_schedule.at(lr, step, total_steps, epoch);
+            model = opt.step(rate, model, grads);
             step += 1;
             sum += value * chunk.len() as f64;
             seen += chunk.len();

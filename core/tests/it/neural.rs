@@ -216,3 +216,54 @@ fn bad_requests_are_refused_at_submit() {
     }
     assert!(r.submit(mnist_and_table).is_err());
 }
+
+/// 004's example exactly (its layer list and hyperparameters, on the real digits), against the same
+/// model in PyTorch 2.9 (`benches/pytorch/mnist_004.py`) on the same split, scored on every digit
+/// neither trained on. The means over three seeds agree within one point.
+#[test]
+fn the_004_example_matches_pytorch_within_a_point() {
+    let seeds = [1u64, 2, 3];
+    let python = std::env::var("MODELRUNNER_PYTHON").expect("run `eval \"$(scripts/setup.sh)\"` first");
+    let dir = modelrunner::data::mnist::default_dir().expect("MNIST digits");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../benches/pytorch/mnist_004.py");
+    let mut args: Vec<String> = vec![script.to_string_lossy().into(), dir.to_string_lossy().into()];
+    args.extend(seeds.iter().map(u64::to_string));
+    let reference = std::thread::spawn(move || std::process::Command::new(python).args(args).output().expect("python runs"));
+
+    let r = runner();
+    let mut ours = Vec::new();
+    for seed in seeds {
+        let hp = json!({"epochs": 5, "batch_size": 64, "optimizer": {"type": "sgd", "lr": 0.1, "momentum": 0.0}, "loss": "cross_entropy",
+                        "seed": seed, "train_split": 0.9, "shuffle": true, "max_samples": 4096});
+        let run = finish(&r, train_spec(cnn_004(), hp));
+        assert_eq!(r.run_results(&run.id).unwrap().summary["held_out_samples"], 6314);
+        ours.push(metric(&run, "test_accuracy"));
+    }
+    let output = reference.join().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let theirs: Vec<f64> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["test_accuracy"].as_f64().unwrap())
+        .collect();
+    let mean = |xs: &[f64]| xs.iter().sum::<f64>() / xs.len() as f64;
+    let (a, b) = (mean(&ours), mean(&theirs));
+    println!("004 example, seeds {seeds:?}: modelrunner {ours:?} (mean {a:.4}), PyTorch {theirs:?} (mean {b:.4})");
+    assert!((a - b).abs() <= 0.01, "modelrunner {a:.4} vs PyTorch {b:.4}");
+    assert!(a > 0.85, "{a}");
+}
+
+/// The recommended recipe (`core/examples/mnist_recommended_hyperparams.json`, shown in
+/// docs/rust.md): 004's CNN, SGD with momentum on a cosine schedule, ±2-pixel shifts, 20 epochs on
+/// 9,000 digits, reaches at least 98% on the 1,000 held out.
+#[test]
+fn the_recommended_recipe_reaches_98_percent_on_held_out_digits() {
+    let r = runner();
+    let text =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/mnist_recommended_hyperparams.json"))
+            .unwrap();
+    let run = finish(&r, train_spec(cnn_004(), serde_json::from_str(&text).unwrap()));
+    assert_eq!(r.run_results(&run.id).unwrap().summary["held_out_samples"], 1000);
+    let accuracy = metric(&run, "test_accuracy");
+    println!("recommended recipe: {:.2}% on 1,000 held-out digits", 100.0 * accuracy);
+    assert!(accuracy >= 0.98, "{accuracy}");
+}

@@ -1,0 +1,119 @@
+//! Training throughput of 004's CNN (batch 64, the same thread count everywhere) on real MNIST
+//! digits, three ways, measured in one run and interleaved by round:
+//! (a) a `neural_train` run through modelrunner (steps timed from its per-step loss events),
+//! (b) a bare burn loop over the same network module, with no runner around it,
+//! (c) the same model in PyTorch 2.9 eager (`benches/pytorch/throughput_004.py`).
+//! Prints samples/s (median over rounds) and the ratios a/c (goal ≥ 0.9) and a/b (goal ≥ 0.95).
+//!
+//! `cargo bench -p modelrunner-benches --bench neural_throughput` (after `eval "$(scripts/setup.sh)"`;
+//! `MR_BENCH_QUICK=1` for a smoke run).
+
+use std::time::{Duration, Instant};
+
+use burn::module::Module;
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::{GradientsParams, SgdConfig};
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use modelrunner::nn::ModelDefinition;
+use modelrunner::nn::network::{Activation, Network};
+use modelrunner::{RunKind, RunSpec, Runner};
+use serde_json::{Value, json};
+
+const BATCH: usize = 64;
+const THREADS: usize = 2;
+
+fn cnn_004() -> Value {
+    json!({"input_size": 784, "input_channels": 1, "input_height": 28, "input_width": 28, "layers": [
+        {"type": "conv2d", "in_channels": 1, "out_channels": 32, "kernel_size": 3, "stride": 1, "padding": "same"},
+        {"type": "relu"}, {"type": "maxpool2d", "kernel_size": 2, "stride": 2, "padding": 0},
+        {"type": "conv2d", "in_channels": 32, "out_channels": 64, "kernel_size": 3, "stride": 1, "padding": "same"},
+        {"type": "relu"}, {"type": "maxpool2d", "kernel_size": 2, "stride": 2, "padding": 0},
+        {"type": "flatten"}, {"type": "linear", "in": 3136, "out": 128}, {"type": "relu"},
+        {"type": "dropout", "p": 0.5}, {"type": "linear", "in": 128, "out": 10}, {"type": "softmax"}]})
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
+}
+
+/// (a): a run of `steps + 1` steps; samples/s between the first and the last step's loss event.
+fn through_runner(r: &Runner, steps: usize) -> f64 {
+    let samples = BATCH * (steps + 1);
+    let hp = json!({"epochs": 1, "batch_size": BATCH, "optimizer": {"type": "sgd", "lr": 0.1}, "seed": 1,
+                    "train_split": 0.95, "max_samples": (samples as f64 / 0.95).ceil() as u64});
+    let spec = RunSpec::task(RunKind::Train, "neural_train")
+        .with_inputs(json!({"architecture": cnn_004(), "threads": THREADS}))
+        .with_hyperparams(hp);
+    let run = r.submit(spec).expect("submit");
+    r.wait(&run.id, Duration::from_secs(3600)).expect("the run ends");
+    let points = r.run_metric_history(&run.id, Some("loss")).expect("loss history");
+    let (first, last) = (&points[0], &points[points.len() - 1]);
+    let seconds = (last.at - first.at).num_microseconds().unwrap_or(1) as f64 / 1e6;
+    (points.len() - 1) as f64 * BATCH as f64 / seconds
+}
+
+/// (b): the same network and optimiser in a hand loop.
+fn bare_burn(digits: &modelrunner::data::mnist::Digits, steps: usize) -> f64 {
+    #[allow(deprecated)]
+    let device = Device::libtorch().autodiff();
+    let def = ModelDefinition::parse(&cnn_004(), None).expect("004's model");
+    let mut model = Network::new(&def.architecture, &device);
+    let mut opt = SgdConfig::new().init();
+    let loss_fn = CrossEntropyLossConfig::new().init(&device);
+    let mut step = |i: usize, model: Network| {
+        let lo = (i * BATCH) % (digits.len() - BATCH);
+        let x = Tensor::<4>::from_data(TensorData::new(digits.pixels[lo * 784..(lo + BATCH) * 784].to_vec(), [BATCH, 1, 28, 28]), &device);
+        let y: Vec<i64> = digits.labels[lo..lo + BATCH].iter().map(|&l| i64::from(l)).collect();
+        let y = Tensor::<1, Int>::from_data(TensorData::new(y, [BATCH]), &device);
+        let loss = loss_fn.forward(model.forward_logits(Activation::Image(x)).expect("forward"), y);
+        let _ = loss.clone().into_scalar::<f32>();
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        opt.step(0.1, model, grads)
+    };
+    for i in 0..3 {
+        model = step(i, model);
+    }
+    let start = Instant::now();
+    for i in 0..steps {
+        model = step(i, model);
+    }
+    let _ = model.num_params();
+    (steps * BATCH) as f64 / start.elapsed().as_secs_f64()
+}
+
+fn main() {
+    let quick = std::env::var_os("MR_BENCH_QUICK").is_some();
+    let (steps, rounds) = if quick { (5, 1) } else { (120, 7) };
+    let python = std::env::var("MODELRUNNER_PYTHON").expect("run `eval \"$(scripts/setup.sh)\"` first");
+    let dir = modelrunner::data::mnist::default_dir().expect("MNIST digits: run scripts/setup.sh");
+    let digits = modelrunner::data::mnist::load(&dir, &std::env::temp_dir().join("modelrunner-bench-cache")).expect("digits");
+    tch::set_num_threads(THREADS as i32);
+    let r = Runner::in_memory().expect("runner");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("pytorch/throughput_004.py");
+    let (mut a, mut b, mut c) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..rounds {
+        a.push(through_runner(&r, steps));
+        b.push(bare_burn(&digits, steps));
+        let out = std::process::Command::new(&python)
+            .arg(&script)
+            .args([dir.to_string_lossy().into_owned(), steps.to_string(), "1".into(), BATCH.to_string(), THREADS.to_string()])
+            .output()
+            .expect("PyTorch side runs");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let line = String::from_utf8_lossy(&out.stdout).lines().last().unwrap_or_default().to_owned();
+        c.push(serde_json::from_str::<Value>(&line).expect("JSON")["samples_per_s"].as_f64().unwrap_or(f64::NAN));
+        println!("round {}: (a) {:.0}  (b) {:.0}  (c) {:.0} samples/s", round + 1, a[round], b[round], c[round]);
+    }
+    let (a, b, c) = (median(a), median(b), median(c));
+    println!("neural_throughput: 004's CNN, batch {BATCH}, {THREADS} threads, {steps} steps, median of {rounds} rounds");
+    println!("(a) modelrunner run {a:.0} samples/s, (b) bare burn {b:.0}, (c) PyTorch eager {c:.0}");
+    println!(
+        "a/c = {:.3} (goal ≥ 0.9: {}), a/b = {:.3} (goal ≥ 0.95: {}){}",
+        a / c,
+        if a / c >= 0.9 { "met" } else { "MISSED" },
+        a / b,
+        if a / b >= 0.95 { "met" } else { "MISSED" },
+        if quick { " — smoke run, not a measurement" } else { "" }
+    );
+}
