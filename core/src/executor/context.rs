@@ -7,7 +7,7 @@ use parking_lot::Mutex;
 use serde_json::Value;
 
 use super::CancelToken;
-use crate::domain::common::{now, ts_to_sql};
+use crate::domain::common::{Timestamp, now, ts_to_sql};
 use crate::domain::run::Run;
 use crate::error::{Error, Result};
 use crate::events::EventBody;
@@ -115,20 +115,35 @@ impl TaskContext {
 
     /// Records one value of a metric at a step: appended to the history and set as the latest value.
     pub fn metric(&self, name: &str, step: u64, value: f64) -> Result<()> {
+        self.metric_points(name, &[(step, value, now())])
+    }
+
+    /// Records several values of one metric, each with its step and the time it was measured, in one
+    /// write (a training loop buffers its per-step losses rather than waking the writer every step).
+    pub fn metric_points(&self, name: &str, points: &[(u64, f64, Timestamp)]) -> Result<()> {
         validate_metric_name(name)?;
-        if !value.is_finite() {
+        let Some(last) = points.last() else { return Ok(()) };
+        if points.iter().any(|p| !p.1.is_finite()) {
             return Err(Error::invalid(format!("metrics.{name}"), "must be a finite number"));
         }
         let id = self.run.id.clone();
         let mut latest = serde_json::Map::new();
-        latest.insert(name.to_owned(), value.into());
+        latest.insert(name.to_owned(), last.1.into());
         let latest = serde_json::to_string(&latest)?;
-        let event = runs::EventRow::new(&id, now(), EventBody::Metric { name: name.to_owned(), step, value })?;
+        let events = points
+            .iter()
+            .map(|&(step, value, at)| runs::EventRow::new(&id, at, EventBody::Metric { name: name.to_owned(), step, value }))
+            .collect::<Result<Vec<_>>>()?;
         self.shared.store.writer.enqueue_detached(move |conn, fx| {
             runs::merge_json(conn, &id, &latest, "{}")?;
-            runs::push_event_row(conn, fx, event)
+            events.into_iter().try_for_each(|e| runs::push_event_row(conn, fx, e))
         });
         Ok(())
+    }
+
+    /// How many runs are running now (this one included).
+    pub fn running_runs(&self) -> usize {
+        self.shared.live.lock().values().filter(|l| l.status == crate::domain::run::RunStatus::Running).count().max(1)
     }
 
     /// Appends a line to the run's log.

@@ -9,9 +9,10 @@ use burn::nn::{
     BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Embedding, EmbeddingConfig, Gelu, LayerNorm, LayerNormConfig, Linear, LinearConfig,
     PaddingConfig2d, Relu, Sigmoid, Tanh,
 };
-use burn::tensor::{Device, Int, Tensor, activation};
+use burn::tensor::{Device, Int, Tensor, TensorData, activation};
 
 use super::architecture::{Architecture, Layer, Padding};
+use crate::data::split::SplitMix64;
 use crate::error::{Error, Result};
 
 /// Flattens everything after the batch dimension.
@@ -131,10 +132,20 @@ impl Network {
         matches!(self.blocks.last(), Some(Block::Softmax(_)))
     }
 
-    /// Runs every block but a final softmax: the scores a cross-entropy loss takes.
+    /// Runs every block but a final softmax: the scores a cross-entropy loss takes. Dropout is off.
     pub fn forward_logits(&self, input: Activation) -> Result<Tensor<2>> {
+        self.scores(input, None)
+    }
+
+    /// [`Network::forward_logits`] while training: dropout masks are drawn from `rng`, the run's own
+    /// generator, so concurrent runs never take each other's random numbers.
+    pub fn forward_train(&self, input: Activation, rng: &mut SplitMix64) -> Result<Tensor<2>> {
+        self.scores(input, Some(rng))
+    }
+
+    fn scores(&self, input: Activation, rng: Option<&mut SplitMix64>) -> Result<Tensor<2>> {
         let n = self.blocks.len() - usize::from(self.ends_in_softmax());
-        match self.run(input, &self.blocks[..n])? {
+        match self.run(input, &self.blocks[..n], rng)? {
             Activation::Matrix(x) => Ok(x),
             other => Err(Error::invalid("architecture.layers", format!("the model ends in {}, not a matrix of scores", other.kind()))),
         }
@@ -146,9 +157,20 @@ impl Network {
         Ok(if self.ends_in_softmax() { activation::softmax(logits, 1) } else { logits })
     }
 
-    fn run(&self, mut x: Activation, blocks: &[Block]) -> Result<Activation> {
+    fn run(&self, mut x: Activation, blocks: &[Block], mut rng: Option<&mut SplitMix64>) -> Result<Activation> {
         use Activation as A;
         for (i, block) in blocks.iter().enumerate() {
+            if let (Block::Dropout(d), Some(rng)) = (block, rng.as_deref_mut()) {
+                x = match x {
+                    A::Image(t) => A::Image(dropout(t, d.prob, rng)),
+                    A::Matrix(t) => A::Matrix(dropout(t, d.prob, rng)),
+                    A::Sequence(t) => A::Sequence(dropout(t, d.prob, rng)),
+                    A::Tokens(_) => {
+                        return Err(Error::invalid(format!("architecture.layers[{i}]"), "token ids must go into an embedding first"));
+                    }
+                };
+                continue;
+            }
             x = match (block, x) {
                 (Block::Conv2d(m), A::Image(t)) => A::Image(m.forward(t)),
                 (Block::MaxPool2d(m), A::Image(t)) => A::Image(m.forward(t)),
@@ -181,14 +203,28 @@ fn misplaced(i: usize, what: &str) -> Error {
     Error::invalid(format!("architecture.layers[{i}]"), format!("cannot take {what}"))
 }
 
-/// Blocks that work on a tensor of any rank.
+/// Zeroes each element with probability `p` and scales the rest by `1 / (1 - p)`, the mask drawn
+/// from `rng`.
+fn dropout<const D: usize>(t: Tensor<D>, p: f64, rng: &mut SplitMix64) -> Tensor<D> {
+    if p <= 0.0 {
+        return t;
+    }
+    let dims = t.dims();
+    let n: usize = dims.iter().product();
+    let keep = (1.0 / (1.0 - p)) as f32;
+    let mask: Vec<f32> = (0..n).map(|_| if rng.unit() >= p { keep } else { 0.0 }).collect();
+    let mask = Tensor::<D>::from_data(TensorData::new(mask, dims), &t.device());
+    t * mask
+}
+
+/// Blocks that work on a tensor of any rank (dropout here only at inference, where it is the identity).
 fn elementwise<const D: usize>(block: &Block, t: Tensor<D>) -> Option<Tensor<D>> {
     Some(match block {
         Block::Relu(m) => m.forward(t),
         Block::Gelu(m) => m.forward(t),
         Block::Tanh(m) => m.forward(t),
         Block::Sigmoid(m) => m.forward(t),
-        Block::Dropout(m) => m.forward(t),
+        Block::Dropout(_) => t,
         Block::Softmax(_) => activation::softmax(t, D - 1),
         _ => return None,
     })

@@ -12,7 +12,7 @@ use parking_lot::Mutex;
 
 use super::ModelDefinition;
 use super::hyperparams::{Loss, Optimizer};
-use super::network::{Activation, Network};
+use super::network::Network;
 use super::samples::{Samples, Targets};
 use crate::data::split::{SplitMix64, shuffled};
 use crate::error::{Error, Result};
@@ -89,18 +89,11 @@ fn optimizer(o: &Optimizer) -> (burn::optim::ModuleOptimizer, f64) {
 }
 
 fn loss_of(def: &ModelDefinition, model: &Network, samples: &Samples, idx: &[usize], device: &Device) -> Result<Tensor<1>> {
-    loss_on(def, model, samples, samples.batch(idx, device), idx, device)
+    let scores = model.forward_logits(samples.batch(idx, device))?;
+    loss_on(def, scores, samples, idx, device)
 }
 
-fn loss_on(
-    def: &ModelDefinition,
-    model: &Network,
-    samples: &Samples,
-    input: Activation,
-    idx: &[usize],
-    device: &Device,
-) -> Result<Tensor<1>> {
-    let scores = model.forward_logits(input)?;
+fn loss_on(def: &ModelDefinition, scores: Tensor<2>, samples: &Samples, idx: &[usize], device: &Device) -> Result<Tensor<1>> {
     Ok(match (&def.hyperparams.loss, &samples.targets) {
         (Loss::CrossEntropy, Targets::Classes(_)) => {
             CrossEntropyLossConfig::new().init(device).forward(scores, samples.class_batch(idx, device))
@@ -172,7 +165,8 @@ pub fn train(
             } else {
                 samples.batch(chunk, &train_device)
             };
-            let loss = loss_on(def, &model, samples, input, chunk, &train_device)?;
+            let scores = model.forward_train(input, &mut rng)?;
+            let loss = loss_on(def, scores, samples, chunk, &train_device)?;
             let value = f64::from(loss.clone().into_scalar::<f32>());
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             let rate = def.hyperparams.lr_schedule.at(lr, step, total_steps, epoch);

@@ -205,7 +205,9 @@ impl Task for NeuralTrain {
         let req = parse_train(&run.inputs, &run.hyperparams, run.dataset_id.as_deref(), model.as_ref())?;
         let (device, device_name) = device::resolve("device", ctx.device())?;
         ctx.record_device(&device_name);
-        let threads = req.threads.map_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()), |t| t as usize);
+        // LibTorch's intra-op pool is the process's: a run alone uses every core, runs side by side share them.
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let threads = req.threads.map_or_else(|| (cores / ctx.running_runs()).max(1), |t| t as usize);
         tch::set_num_threads(threads as i32);
         let def = &req.definition;
         let hp = &def.hyperparams;
@@ -229,7 +231,7 @@ impl Task for NeuralTrain {
         let dir = ctx.artifact_dir()?;
         let steps_per_epoch = parts.train.len().div_ceil(hp.batch_size.max(1) as usize).max(1) as u64;
         let total_steps = steps_per_epoch * hp.epochs;
-        let hooks = Hooks { ctx, total_steps, dir: dir.clone() };
+        let hooks = Hooks { ctx, total_steps, dir: dir.clone(), pending: parking_lot::Mutex::new((Vec::new(), Instant::now())) };
         let (network, epochs) = train(def, &samples, &parts, &device, seed, &hooks)?;
         ctx.check_cancelled()?;
 
@@ -288,23 +290,47 @@ impl Task for NeuralTrain {
     }
 }
 
+/// Step losses are written in batches, at most every this often, and at the end of each epoch.
+const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// A metric value with its step and the time it was measured.
+type Point = (u64, f64, crate::Timestamp);
+
 struct Hooks<'a> {
     ctx: &'a TaskContext,
     total_steps: u64,
     dir: PathBuf,
+    /// Step losses not written yet, and when the last batch was.
+    pending: parking_lot::Mutex<(Vec<Point>, Instant)>,
+}
+
+impl Hooks<'_> {
+    fn flush(&self, epoch: u32) -> Result<()> {
+        let mut pending = self.pending.lock();
+        let Some(&(step, loss, _)) = pending.0.last() else { return Ok(()) };
+        self.ctx.metric_points("loss", &pending.0)?;
+        self.ctx.epoch(epoch, Some(loss), 97.0 * step as f64 / self.total_steps.max(1) as f64);
+        pending.0.clear();
+        pending.1 = Instant::now();
+        Ok(())
+    }
 }
 
 impl TrainHooks for Hooks<'_> {
     fn step(&self, step: u64, epoch: u32, loss: f64) -> Result<()> {
         self.ctx.check_cancelled()?;
-        if loss.is_finite() {
-            self.ctx.metric("loss", step, loss)?;
-        }
-        self.ctx.epoch(epoch, Some(loss), 100.0 * step as f64 / self.total_steps.max(1) as f64 * 0.97);
-        Ok(())
+        let due = {
+            let mut pending = self.pending.lock();
+            if loss.is_finite() {
+                pending.0.push((step, loss, crate::now()));
+            }
+            pending.1.elapsed() >= FLUSH_EVERY
+        };
+        if due { self.flush(epoch) } else { Ok(()) }
     }
 
     fn epoch(&self, scores: &EpochScores, model: &Network) -> Result<()> {
+        self.flush(scores.epoch)?;
         let step = u64::from(scores.epoch);
         self.ctx.metric("train_loss", step, scores.train_loss)?;
         if let Some(v) = scores.val_loss.filter(|v| v.is_finite()) {
