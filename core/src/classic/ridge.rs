@@ -42,6 +42,11 @@ impl Ridge {
         Ok(Self { alpha, coef, intercept })
     }
 
+    /// The prediction for one row.
+    pub fn predict_one(&self, x: &[f64]) -> f64 {
+        x.iter().zip(&self.coef).map(|(a, b)| a * b).sum::<f64>() + self.intercept
+    }
+
     pub fn predict(&self, x: &Array2<f64>) -> Vec<f64> {
         x.rows().into_iter().map(|r| r.iter().zip(&self.coef).map(|(a, b)| a * b).sum::<f64>() + self.intercept).collect()
     }

@@ -7,7 +7,6 @@
 //! `units' = units · (price'/price)^e`. `revenue_lift` and `margin_impact` compare the optimised
 //! totals with the observed ones.
 
-use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -98,16 +97,8 @@ pub(super) fn fit(p: &PricingParams, table: &Table, rows: &[usize]) -> Result<Pr
         supervised(&sub, &table.columns[cols.price], Some(Problem::Regression))?.encoding
     };
     let raw: Vec<Vec<f64>> = seen.iter().map(|&(r, price, _)| raw_inputs(&encoding, table, &cols, r, price)).collect::<Result<_>>()?;
-    let d = raw[0].len();
-    let stats: Vec<(f64, f64)> = (0..d)
-        .map(|j| {
-            let col: Vec<f64> = raw.iter().map(|x| x[j]).collect();
-            let mean = col.iter().sum::<f64>() / col.len() as f64;
-            let sd = (col.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / col.len() as f64).sqrt();
-            (mean, if sd > 1e-12 { sd } else { 1.0 })
-        })
-        .collect();
-    let x = Array2::from_shape_fn((raw.len(), d), |(i, j)| (raw[i][j] - stats[j].0) / stats[j].1);
+    let stats = super::data::column_stats(&raw);
+    let x = super::data::standardised(&raw, &stats);
     let y: Vec<f64> = seen.iter().map(|s| s.2.ln()).collect();
     let ridge = Ridge::fit(&x, &y, p.alpha)?;
     let elasticity = ridge.coef[0] / stats[0].1;
@@ -127,7 +118,7 @@ pub(super) fn score(p: &PricingParams, model: &PricingModel, table: &Table, rows
     let mut shown = Vec::new();
     for &(r, price, units) in &seen {
         let x = inputs(model, table, &cols, r, price)?;
-        let predicted = model.ridge.predict(&Array2::from_shape_vec((1, x.len()), x).map_err(|e| Error::Internal(e.to_string()))?)[0].exp();
+        let predicted = model.ridge.predict_one(&x).exp();
         ape += ((predicted - units) / units).abs();
         let cost = cols.cost.and_then(|c| table.number(r, c)).unwrap_or(price * p.cost_share);
         let value = |new_price: f64| {

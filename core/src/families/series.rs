@@ -2,7 +2,6 @@
 //! position in a season of `season_length`) and the trend, forecasting a window recursively from the
 //! actual values before it (each forecast feeds the next step's lags). Scored by MAPE and sMAPE.
 
-use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, json};
 
@@ -61,16 +60,8 @@ pub(super) fn fit(p: &SeriesParams, table: &Table, rows: &[usize]) -> Result<Ser
         ));
     }
     let raw: Vec<Vec<f64>> = (lags..end).map(|t| features(&y, t, lags, p.season_length as usize)).collect();
-    let d = raw[0].len();
-    let stats: Vec<(f64, f64)> = (0..d)
-        .map(|j| {
-            let col: Vec<f64> = raw.iter().map(|x| x[j]).collect();
-            let mean = col.iter().sum::<f64>() / col.len() as f64;
-            let sd = (col.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / col.len() as f64).sqrt();
-            (mean, if sd > 1e-12 { sd } else { 1.0 })
-        })
-        .collect();
-    let x = Array2::from_shape_fn((raw.len(), d), |(i, j)| (raw[i][j] - stats[j].0) / stats[j].1);
+    let stats = super::data::column_stats(&raw);
+    let x = super::data::standardised(&raw, &stats);
     let ridge = Ridge::fit(&x, &y[lags..end], p.alpha)?;
     Ok(SeriesModel { lags, season_length: p.season_length as usize, ridge, stats })
 }
@@ -91,7 +82,7 @@ pub(super) fn score(p: &SeriesParams, model: &SeriesModel, table: &Table, rows: 
     let mut shown = Vec::new();
     for (t, &actual) in y.iter().enumerate().take(end).skip(start) {
         let x = standardise(&features(&history, t, model.lags, model.season_length), &model.stats);
-        let forecast = model.ridge.predict(&Array2::from_shape_vec((1, x.len()), x).map_err(|e| Error::Internal(e.to_string()))?)[0];
+        let forecast = model.ridge.predict_one(&x);
         if actual != 0.0 {
             ape += ((forecast - actual) / actual).abs();
             n_ape += 1;

@@ -56,16 +56,17 @@ impl LrSchedule {
     }
 }
 
+/// A bare string names the type with its defaults: `"adam"` is `{"type": "adam"}`.
+fn tagged(value: &Value) -> Value {
+    match value {
+        Value::String(kind) => serde_json::json!({ "type": kind }),
+        other => other.clone(),
+    }
+}
+
 fn parse_schedule(value: &Value) -> Result<LrSchedule> {
     const PATH: &str = "hyperparams.lr_schedule";
-    let object;
-    let value = match value {
-        Value::String(kind) => {
-            object = serde_json::json!({ "type": kind });
-            &object
-        }
-        other => other,
-    };
+    let value = &tagged(value);
     let mut f = Fields::new(PATH, value)?;
     let kind = f.required("type")?.as_str().unwrap_or_default().to_owned();
     let schedule = match kind.as_str() {
@@ -139,15 +140,7 @@ fn weight_decay(f: &mut Fields<'_>, default: f64) -> Result<f64> {
 fn parse_optimizer(value: &Value) -> Result<Optimizer> {
     const PATH: &str = "hyperparams.optimizer";
     const KINDS: &str = "sgd, adam, adamw";
-    // `"adam"` alone means Adam with its defaults.
-    let object;
-    let value = match value {
-        Value::String(kind) => {
-            object = serde_json::json!({ "type": kind });
-            &object
-        }
-        other => other,
-    };
+    let value = &tagged(value);
     let mut f = Fields::new(PATH, value)?;
     let kind = f.required("type")?.as_str().ok_or_else(|| Error::invalid(format!("{PATH}.type"), format!("must be one of {KINDS}")))?;
     let optimizer = match kind {

@@ -12,7 +12,7 @@ use crate::classic::{ClassicParams, ModelType, TrainedModel, TrainingSet, metric
 use crate::data::split::train_test;
 use crate::data::tabular::{Cell, Problem, Supervised, Table, Target, encode_row, supervised};
 use crate::domain::dataset::FileType;
-use crate::domain::run::{RunSpec, RunStatus};
+use crate::domain::run::RunSpec;
 use crate::error::{Error, Result};
 use crate::executor::{Task, TaskContext, TaskOutput, TaskSubmit};
 use crate::json_fields::Fields;
@@ -212,33 +212,6 @@ fn per_class_rows(truth: &[usize], predicted: &[usize], classes: &[String]) -> V
         .collect()
 }
 
-/// Where a saved classic model is: a succeeded `classic_train` run, or a registry model promoted from one.
-fn saved_model_path(
-    model_ref: &str,
-    get_run: impl Fn(&str) -> Result<crate::Run>,
-    get_model: impl Fn(&str) -> Result<crate::Model>,
-) -> Result<PathBuf> {
-    const FIELD: &str = "inputs.model_id";
-    let path = match get_run(model_ref) {
-        Ok(run) => {
-            if run.status != RunStatus::Succeeded {
-                return Err(Error::invalid(FIELD, format!("run {model_ref} is {}; only a succeeded training run has a model", run.status)));
-            }
-            run.artifacts.get("model_path").and_then(Value::as_str).map(str::to_owned)
-        }
-        Err(Error::NotFound { .. }) => match get_model(model_ref) {
-            Ok(model) => model.saved_model_path,
-            Err(Error::NotFound { .. }) => {
-                return Err(Error::invalid(FIELD, format!("no trained model or training run has id {model_ref:?}")));
-            }
-            Err(e) => return Err(e),
-        },
-        Err(e) => return Err(e),
-    };
-    let path = path.ok_or_else(|| Error::invalid(FIELD, format!("{model_ref} has no saved model")))?;
-    Ok(PathBuf::from(path))
-}
-
 fn load_model(path: &Path) -> Result<TrainedModel> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| Error::invalid("inputs.model_id", format!("saved model {} cannot be read: {e}", path.display())))?;
@@ -333,7 +306,7 @@ pub struct ClassicPredict;
 impl Task for ClassicPredict {
     fn validate(&self, submit: &TaskSubmit<'_>) -> Result<()> {
         let req = parse_predict(&submit.spec.inputs)?;
-        let path = saved_model_path(&req.model_ref, |id| submit.runner.get_run(id), |id| submit.runner.get_model(id))?;
+        let path = super::saved_model_path(&req.model_ref, |id| submit.runner.get_run(id), |id| submit.runner.get_model(id))?;
         let model = load_model(&path)?;
         if req.probability && model.model_type == ModelType::Svm {
             return Err(Error::invalid("inputs.parameters.probability", "the SVM gives classes, not probabilities"));
@@ -343,7 +316,7 @@ impl Task for ClassicPredict {
 
     fn run(&self, ctx: &TaskContext) -> Result<TaskOutput> {
         let req = parse_predict(ctx.inputs())?;
-        let path = saved_model_path(&req.model_ref, |id| ctx.get_run(id), |id| ctx.get_model(id))?;
+        let path = super::saved_model_path(&req.model_ref, |id| ctx.get_run(id), |id| ctx.get_model(id))?;
         let model = load_model(&path)?;
         let x = features(&model, &req.input)?;
         let predicted = model.predict(&x);

@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 use crate::data::mnist;
 use crate::data::tabular::{Problem, Target, supervised};
 use crate::domain::model::Model;
-use crate::domain::run::{RunSpec, RunStatus};
+use crate::domain::run::RunSpec;
 use crate::error::{Error, Result};
 use crate::executor::{Task, TaskContext, TaskOutput, TaskSubmit};
 use crate::json_fields::Fields;
@@ -353,32 +353,6 @@ impl TrainHooks for Hooks<'_> {
     }
 }
 
-/// Where a saved network is: a succeeded `neural_train` run, or a registry model promoted from one.
-fn saved_model_path(
-    model_ref: &str,
-    get_run: impl Fn(&str) -> Result<crate::Run>,
-    get_model: impl Fn(&str) -> Result<Model>,
-) -> Result<PathBuf> {
-    const FIELD: &str = "inputs.model_id";
-    let path = match get_run(model_ref) {
-        Ok(run) if run.status != RunStatus::Succeeded => {
-            return Err(Error::invalid(FIELD, format!("run {model_ref} is {}; only a succeeded training run has weights", run.status)));
-        }
-        Ok(run) => run.artifacts.get("model_path").and_then(Value::as_str).map(str::to_owned),
-        Err(Error::NotFound { .. }) => match get_model(model_ref) {
-            Ok(model) => model.saved_model_path,
-            Err(Error::NotFound { .. }) => {
-                return Err(Error::invalid(FIELD, format!("no trained model or training run has id {model_ref:?}")));
-            }
-            Err(e) => return Err(e),
-        },
-        Err(e) => return Err(e),
-    };
-    path.filter(|p| p.ends_with("model.json"))
-        .map(PathBuf::from)
-        .ok_or_else(|| Error::invalid(FIELD, format!("{model_ref} has no saved network")))
-}
-
 /// Samples from `input_data`: one list of numbers, a list of lists, or comma-separated numbers (rows
 /// separated by newlines or `;`).
 fn parse_samples(input: &Value) -> Result<Vec<Vec<f32>>> {
@@ -426,7 +400,7 @@ pub struct NeuralPredict;
 impl Task for NeuralPredict {
     fn validate(&self, submit: &TaskSubmit<'_>) -> Result<()> {
         let (model_ref, samples) = parse_predict(&submit.spec.inputs)?;
-        let path = saved_model_path(&model_ref, |id| submit.runner.get_run(id), |id| submit.runner.get_model(id))?;
+        let path = super::saved_model_path(&model_ref, |id| submit.runner.get_run(id), |id| submit.runner.get_model(id))?;
         let text = std::fs::read_to_string(&path)
             .map_err(|e| Error::invalid("inputs.model_id", format!("{} cannot be read: {e}", path.display())))?;
         let saved: SavedModel =
@@ -440,7 +414,7 @@ impl Task for NeuralPredict {
 
     fn run(&self, ctx: &TaskContext) -> Result<TaskOutput> {
         let (model_ref, samples) = parse_predict(ctx.inputs())?;
-        let path = saved_model_path(&model_ref, |id| ctx.get_run(id), |id| ctx.get_model(id))?;
+        let path = super::saved_model_path(&model_ref, |id| ctx.get_run(id), |id| ctx.get_model(id))?;
         let (device, device_name) = device::resolve("device", ctx.device())?;
         ctx.record_device(&device_name);
         let predictor = PREDICTORS.get(&path, &device)?;

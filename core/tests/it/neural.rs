@@ -9,27 +9,7 @@ use modelrunner::{DatasetSpec, ModelSpec, Run, RunKind, RunSpec, RunStatus, Runn
 use serde_json::{Value, json};
 
 use crate::common::{WAIT, runner, table_path};
-
-/// 004's example architecture, exactly as its document writes it.
-pub fn cnn_004() -> Value {
-    json!({
-        "input_size": 784, "input_channels": 1, "input_height": 28, "input_width": 28,
-        "layers": [
-            {"type": "conv2d", "in_channels": 1, "out_channels": 32, "kernel_size": 3, "stride": 1, "padding": "same"},
-            {"type": "relu"},
-            {"type": "maxpool2d", "kernel_size": 2, "stride": 2, "padding": 0},
-            {"type": "conv2d", "in_channels": 32, "out_channels": 64, "kernel_size": 3, "stride": 1, "padding": "same"},
-            {"type": "relu"},
-            {"type": "maxpool2d", "kernel_size": 2, "stride": 2, "padding": 0},
-            {"type": "flatten"},
-            {"type": "linear", "in": 3136, "out": 128},
-            {"type": "relu"},
-            {"type": "dropout", "p": 0.5},
-            {"type": "linear", "in": 128, "out": 10},
-            {"type": "softmax"}
-        ]
-    })
-}
+use crate::nn_spec::example_architecture as cnn_004;
 
 fn mlp(inputs: u64, hidden: u64, outputs: u64, softmax: bool) -> Value {
     let mut layers = vec![
