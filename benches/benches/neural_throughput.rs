@@ -1,7 +1,8 @@
 //! Training throughput of 004's CNN (batch 64, the same thread count everywhere) on real MNIST
 //! digits, three ways, measured in one run and interleaved by round:
 //! (a) a `neural_train` run through modelrunner (steps timed from its per-step loss events),
-//! (b) a bare burn loop over the same network module, with no runner around it,
+//! (b) a bare burn loop over the same network module (dropout on, as in training), with no runner
+//!     around it,
 //! (c) the same model in PyTorch 2.9 eager (`benches/pytorch/throughput_004.py`).
 //! Prints samples/s (median over rounds) and the ratios a/c (goal ≥ 0.9) and a/b (goal ≥ 0.95).
 //!
@@ -61,12 +62,13 @@ fn bare_burn(digits: &modelrunner::data::mnist::Digits, steps: usize) -> f64 {
     let mut model = Network::new(&def.architecture, &device);
     let mut opt = SgdConfig::new().init();
     let loss_fn = CrossEntropyLossConfig::new().init(&device);
+    let mut rng = modelrunner::data::split::SplitMix64::new(1);
     let mut step = |i: usize, model: Network| {
         let lo = (i * BATCH) % (digits.len() - BATCH);
         let x = Tensor::<4>::from_data(TensorData::new(digits.pixels[lo * 784..(lo + BATCH) * 784].to_vec(), [BATCH, 1, 28, 28]), &device);
         let y: Vec<i64> = digits.labels[lo..lo + BATCH].iter().map(|&l| i64::from(l)).collect();
         let y = Tensor::<1, Int>::from_data(TensorData::new(y, [BATCH]), &device);
-        let loss = loss_fn.forward(model.forward_logits(Activation::Image(x)).expect("forward"), y);
+        let loss = loss_fn.forward(model.forward_train(Activation::Image(x), &mut rng).expect("forward"), y);
         let _ = loss.clone().into_scalar::<f32>();
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         opt.step(0.1, model, grads)
