@@ -80,7 +80,15 @@ if ! grep -qs "^__version__ = '2.9.0" "$torch_dir/version.py" || [ ! -f "$torch_
     echo "setup: torch 2.9.0 (LibTorch) in $torch_dir" >&2
 fi
 
+# maturin builds the Python package; pytest and mypy check it.
+if [ ! -x "$venv/bin/maturin" ] || [ ! -x "$venv/bin/pytest" ] || [ ! -x "$venv/bin/mypy" ]; then
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "maturin==1.16.0" "pytest==8.4.2" "mypy==1.18.2" >&2
+    echo "setup: maturin, pytest and mypy in $venv" >&2
+fi
+
 echo "export LIBTORCH='$torch_dir'"
+# PyO3 builds against the venv's Python (the same for every cargo call, so nothing rebuilds).
+echo "export PYO3_PYTHON='$venv/bin/python'"
 echo "export MODELRUNNER_MNIST_DIR='$mnist/digits'"
 echo "export MODELRUNNER_PYTHON='$venv/bin/python'"
 echo "export MODELRUNNER_TABLES_DIR='$tables'"

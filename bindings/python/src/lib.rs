@@ -1,28 +1,177 @@
-//! Python bindings of modelrunner (PyO3). The core's errors become exceptions under
-//! `modelrunner.ModelRunnerError`; this table is the one place that decides which.
+//! Python bindings of modelrunner (PyO3): the native module `modelrunner._native`. It stays thin:
+//! values cross as JSON text (the Python package turns them into dicts), every call that may block
+//! releases the GIL, and the core's errors become the exceptions below, chosen by one exhaustive table.
 
-use modelrunner::ErrorCode;
+use std::time::{Duration, Instant};
 
-/// The Python exception class each core error code raises (exhaustive).
-pub const fn exception_name(code: ErrorCode) -> &'static str {
-    match code {
-        ErrorCode::NotFound => "NotFoundError",
-        ErrorCode::Validation => "ValidationError",
-        ErrorCode::Conflict => "ConflictError",
-        ErrorCode::NotReady => "NotReadyError",
-        ErrorCode::Cancelled => "CancelledError",
-        ErrorCode::Timeout => "TimeoutError",
-        ErrorCode::ShuttingDown => "ShuttingDownError",
-        ErrorCode::Storage => "StorageError",
-        ErrorCode::Io => "StorageError",
-        ErrorCode::Internal => "ModelRunnerError",
+use modelrunner::{DatasetSpec, Error, ErrorCode, ModelFilter, ModelSpec, RunFilter, RunSpec, Runner, RunnerOptions};
+use pyo3::create_exception;
+use pyo3::exceptions::PyException;
+use pyo3::prelude::*;
+use serde::Serialize;
+
+create_exception!(_native, ModelRunnerError, PyException, "Base of every modelrunner error; `args` are (message, code, field).");
+create_exception!(_native, NotFoundError, ModelRunnerError, "The id names nothing stored.");
+create_exception!(_native, ValidationError, ModelRunnerError, "Bad input; `field` names where.");
+create_exception!(_native, ConflictError, ModelRunnerError, "The request conflicts with what is stored.");
+create_exception!(_native, NotReadyError, ModelRunnerError, "Asked too early (e.g. the results of a running run).");
+create_exception!(_native, CancelledError, ModelRunnerError, "The work was cancelled.");
+create_exception!(_native, TimeoutError, ModelRunnerError, "A wait ran out of time.");
+create_exception!(_native, ShuttingDownError, ModelRunnerError, "The runner is shutting down.");
+create_exception!(_native, StorageError, ModelRunnerError, "The database or a file failed.");
+
+/// The exception each core error raises: the one table, exhaustive over the codes. Its `args` are
+/// (message, code, field).
+fn to_py(e: Error) -> PyErr {
+    let args = (e.to_string(), e.code().as_str().to_owned(), e.field().map(str::to_owned));
+    match e.code() {
+        ErrorCode::NotFound => NotFoundError::new_err(args),
+        ErrorCode::Validation => ValidationError::new_err(args),
+        ErrorCode::Conflict => ConflictError::new_err(args),
+        ErrorCode::NotReady => NotReadyError::new_err(args),
+        ErrorCode::Cancelled => CancelledError::new_err(args),
+        ErrorCode::Timeout => TimeoutError::new_err(args),
+        ErrorCode::ShuttingDown => ShuttingDownError::new_err(args),
+        ErrorCode::Storage | ErrorCode::Io => StorageError::new_err(args),
+        ErrorCode::Internal => ModelRunnerError::new_err(args),
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn validation_maps_to_validation_error() {
-        assert_eq!(super::exception_name(modelrunner::ErrorCode::Validation), "ValidationError");
+fn json<T: Serialize>(value: &T) -> PyResult<String> {
+    serde_json::to_string(value).map_err(|e| to_py(e.into()))
+}
+
+fn parse<T: serde::de::DeserializeOwned>(field: &str, text: &str) -> PyResult<T> {
+    serde_json::from_str(text).map_err(|e| to_py(Error::invalid(field, e.to_string())))
+}
+
+/// Runs `f` without the GIL and maps its error.
+fn unlocked<T: Send>(py: Python<'_>, f: impl FnOnce() -> modelrunner::Result<T> + Send) -> PyResult<T> {
+    py.detach(f).map_err(to_py)
+}
+
+/// The runner (see `modelrunner.Runner` for the Python face).
+#[pyclass(module = "modelrunner._native", frozen)]
+struct NativeRunner {
+    runner: Runner,
+}
+
+#[pymethods]
+impl NativeRunner {
+    /// Opens the runner at `path`, or an in-memory one.
+    #[new]
+    #[pyo3(signature = (path=None, workers=None))]
+    fn new(py: Python<'_>, path: Option<String>, workers: Option<usize>) -> PyResult<Self> {
+        let mut options = RunnerOptions::new();
+        if let Some(n) = workers {
+            options = options.workers(n);
+        }
+        let runner = unlocked(py, move || match path {
+            Some(p) => Runner::open_with(p, options),
+            None => Runner::in_memory_with(options),
+        })?;
+        Ok(Self { runner })
     }
+
+    fn submit(&self, py: Python<'_>, spec: &str) -> PyResult<String> {
+        let spec: RunSpec = parse("spec", spec)?;
+        json(&unlocked(py, || self.runner.submit(spec))?)
+    }
+
+    fn get_run(&self, py: Python<'_>, id: &str) -> PyResult<String> {
+        json(&unlocked(py, || self.runner.get_run(id))?)
+    }
+
+    fn list_runs(&self, py: Python<'_>, filter: &str) -> PyResult<String> {
+        let filter: RunFilter = parse("filter", filter)?;
+        json(&unlocked(py, || self.runner.list_runs(&filter))?)
+    }
+
+    /// Waits for the run to end, waking every 100 ms to let Ctrl-C through (KeyboardInterrupt; the run
+    /// carries on). `timeout` in seconds; `None` waits as long as it takes.
+    #[pyo3(signature = (id, timeout=None))]
+    fn wait(&self, py: Python<'_>, id: &str, timeout: Option<f64>) -> PyResult<String> {
+        let deadline = timeout.map(|t| Instant::now() + Duration::from_secs_f64(t.max(0.0)));
+        loop {
+            let slice = match deadline {
+                Some(d) => d.saturating_duration_since(Instant::now()).min(Duration::from_millis(100)),
+                None => Duration::from_millis(100),
+            };
+            match py.detach(|| self.runner.wait(id, slice)) {
+                Ok(run) => return json(&run),
+                Err(Error::Timeout(_)) if deadline.is_none_or(|d| Instant::now() < d) => py.check_signals()?,
+                Err(e) => return Err(to_py(e)),
+            }
+        }
+    }
+
+    fn cancel(&self, py: Python<'_>, id: &str) -> PyResult<String> {
+        json(&unlocked(py, || self.runner.cancel_run(id))?)
+    }
+
+    fn results(&self, py: Python<'_>, id: &str) -> PyResult<String> {
+        json(&unlocked(py, || self.runner.run_results(id))?)
+    }
+
+    #[pyo3(signature = (id, name=None))]
+    fn metrics(&self, py: Python<'_>, id: &str, name: Option<&str>) -> PyResult<String> {
+        json(&unlocked(py, || self.runner.run_metric_history(id, name))?)
+    }
+
+    fn logs(&self, py: Python<'_>, id: &str) -> PyResult<String> {
+        json(&unlocked(py, || self.runner.run_logs(id))?)
+    }
+
+    fn install_catalog(&self, py: Python<'_>) -> PyResult<String> {
+        json(&unlocked(py, || self.runner.install_catalog())?)
+    }
+
+    fn list_models(&self, py: Python<'_>, filter: &str) -> PyResult<String> {
+        let filter: ModelFilter = parse("filter", filter)?;
+        json(&unlocked(py, || self.runner.list_models(&filter))?)
+    }
+
+    fn get_model(&self, py: Python<'_>, id: &str) -> PyResult<String> {
+        json(&unlocked(py, || self.runner.get_model(id))?)
+    }
+
+    fn create_model(&self, py: Python<'_>, spec: &str) -> PyResult<String> {
+        let spec: ModelSpec = parse("spec", spec)?;
+        json(&unlocked(py, || self.runner.create_model(spec))?)
+    }
+
+    fn promote_run(&self, py: Python<'_>, model_id: &str, run_id: &str) -> PyResult<String> {
+        json(&unlocked(py, || self.runner.promote_run(model_id, run_id))?)
+    }
+
+    fn create_dataset(&self, py: Python<'_>, spec: &str, content: Vec<u8>) -> PyResult<String> {
+        let spec: DatasetSpec = parse("spec", spec)?;
+        json(&unlocked(py, || self.runner.create_dataset(spec, &content))?)
+    }
+
+    fn config(&self) -> PyResult<String> {
+        json(&self.runner.config())
+    }
+
+    /// Stops taking work and waits up to `timeout` seconds for running tasks (the rest are requeued).
+    #[pyo3(signature = (timeout=10.0))]
+    fn close(&self, py: Python<'_>, timeout: f64) {
+        py.detach(|| self.runner.shutdown(Duration::from_secs_f64(timeout.max(0.0))));
+    }
+}
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    m.add_class::<NativeRunner>()?;
+    m.add("ModelRunnerError", py.get_type::<ModelRunnerError>())?;
+    m.add("NotFoundError", py.get_type::<NotFoundError>())?;
+    m.add("ValidationError", py.get_type::<ValidationError>())?;
+    m.add("ConflictError", py.get_type::<ConflictError>())?;
+    m.add("NotReadyError", py.get_type::<NotReadyError>())?;
+    m.add("CancelledError", py.get_type::<CancelledError>())?;
+    m.add("TimeoutError", py.get_type::<TimeoutError>())?;
+    m.add("ShuttingDownError", py.get_type::<ShuttingDownError>())?;
+    m.add("StorageError", py.get_type::<StorageError>())?;
+    Ok(())
 }

@@ -1,0 +1,137 @@
+"""The Python package against the real core: runs, errors with codes and fields, the GIL released
+while waiting, Ctrl-C, many threads submitting, training on real data and predicting."""
+
+import _thread
+import os
+import threading
+import time
+
+import pytest
+
+import modelrunner
+from modelrunner import NotFoundError, NotReadyError, Runner, TimeoutError, ValidationError
+
+TABLES = os.environ.get("MODELRUNNER_TABLES_DIR", os.path.expanduser("~/.cache/modelrunner/sklearn-1.7.2"))
+
+
+@pytest.fixture
+def runner():
+    with Runner(workers=2) as r:
+        yield r
+
+
+def test_the_catalog_runs_and_returns_000s_results(runner):
+    ids = [m["id"] for m in runner.install_catalog()]
+    assert ids == ["linear_reg", "xgb_forecast", "simulator"]
+    run = runner.submit("linear_reg", kind="simulate", model_id="linear_reg", inputs={"region": "EU", "year": 2025})
+    assert run.status == "queued"
+    done = run.wait(timeout=60)
+    assert done.status == "succeeded" and done.progress == 100
+    results = run.results()
+    assert results["summary"]["rows"] == 36
+    assert {r["kpi"] for r in results["rows"]} == {"revenue", "cost", "margin"}
+    assert runner.run(run.id).status == "succeeded"
+    assert [r.id for r in runner.runs(model_id="linear_reg")] == [run.id]
+
+
+def test_errors_carry_their_code_and_field(runner):
+    with pytest.raises(ValidationError) as bad:
+        runner.submit("classic_train", inputs={"model_type": "xgboost", "data_path": "x.csv"})
+    assert bad.value.code == "VALIDATION" and bad.value.field == "inputs.model_type"
+    assert "xgboost" in str(bad.value)
+    assert isinstance(bad.value, modelrunner.ModelRunnerError)
+    with pytest.raises(NotFoundError) as missing:
+        runner.run("run_nope")
+    assert missing.value.code == "NOT_FOUND" and missing.value.field is None
+    with pytest.raises(ValidationError):
+        runner.submit("no_such_task")
+
+
+def test_results_before_the_end_are_not_ready_and_a_wait_can_time_out(runner):
+    run = runner.submit("simulator", kind="simulate", inputs={"trials": 2_000_000})
+    with pytest.raises(TimeoutError):
+        run.wait(timeout=0.05)
+    with pytest.raises(NotReadyError):
+        run.results()
+    assert run.cancel().refresh().wait(timeout=30).status == "cancelled"
+
+
+def test_ctrl_c_interrupts_a_wait_and_the_run_carries_on(runner):
+    run = runner.submit("simulator", kind="simulate", inputs={"trials": 2_000_000})
+    threading.Timer(0.3, _thread.interrupt_main).start()
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        run.wait()
+    assert time.monotonic() - started < 5
+    assert run.refresh().status in ("queued", "running", "succeeded")
+    run.cancel()
+
+
+def test_a_python_thread_keeps_running_while_a_training_run_is_waited_on(runner):
+    ticks = []
+    stop = threading.Event()
+
+    def ticker():
+        while not stop.is_set():
+            ticks.append(time.monotonic())
+            time.sleep(0.01)
+
+    t = threading.Thread(target=ticker)
+    t.start()
+    arch = {"input_size": 784, "layers": [{"type": "linear", "in": 784, "out": 32}, {"type": "relu"},
+                                          {"type": "linear", "in": 32, "out": 10}, {"type": "softmax"}]}
+    run = runner.train(arch, {"epochs": 2, "batch_size": 32, "optimizer": "adam", "seed": 1, "max_samples": 2000}, threads=2)
+    started = time.monotonic()
+    run.wait(timeout=300)
+    elapsed = time.monotonic() - started
+    stop.set()
+    t.join()
+    assert run.status == "succeeded", run.record.get("error")
+    during = [x for x in ticks if started <= x <= started + elapsed]
+    assert len(during) >= 0.5 * elapsed / 0.01, f"{len(during)} ticks in {elapsed:.2f}s: the GIL was held"
+    assert run.metrics("loss"), "a loss per step"
+
+
+def test_many_threads_submit_at_once(runner):
+    runs, errors = [], []
+
+    def submit(k):
+        try:
+            for i in range(10):
+                runs.append(runner.submit("simulator", kind="simulate", inputs={"trials": 100, "seed": k * 100 + i}))
+        except Exception as e:  # noqa: BLE001 - collected and asserted below
+            errors.append(e)
+
+    threads = [threading.Thread(target=submit, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert len({r.id for r in runs}) == 80
+    assert all(r.wait(timeout=120).status == "succeeded" for r in runs)
+
+
+def test_a_classifier_trains_on_an_uploaded_table_and_predicts(runner, tmp_path):
+    dataset = runner.upload_dataset(os.path.join(TABLES, "iris.csv"))
+    assert dataset["row_count"] == 150
+    run = runner.submit("classic_train", dataset_id=dataset["id"], inputs={"model_type": "random_forest"},
+                        hyperparams={"n_estimators": 50, "random_state": 1})
+    assert run.wait(timeout=120).status == "succeeded"
+    assert run.record["metrics"]["accuracy"] >= 0.9
+    rows = run.predict("5.1,3.5,1.4,0.2")
+    assert rows[0]["prediction"] == "setosa"
+    bad = tmp_path / "bad.json"
+    bad.write_text('[{"a": 1}, {oops')
+    with pytest.raises(ValidationError) as e:
+        runner.upload_dataset(bad)
+    assert e.value.field == "file"
+
+
+def test_a_model_can_be_registered_and_listed(runner):
+    model = runner.register_model("demand", model_family="pricing", description="a pricing model")
+    assert runner.model(model["id"])["name"] == "demand"
+    assert [m["id"] for m in runner.models(model_family="pricing")] == [model["id"]]
+    with pytest.raises(ValidationError) as e:
+        runner.register_model("x", model_family="astrology")
+    assert e.value.code == "VALIDATION"
