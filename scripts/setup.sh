@@ -80,9 +80,9 @@ if ! grep -qs "^__version__ = '2.9.0" "$torch_dir/version.py" || [ ! -f "$torch_
     echo "setup: torch 2.9.0 (LibTorch) in $torch_dir" >&2
 fi
 
-# maturin builds the Python package; pytest and mypy check it.
-if [ ! -x "$venv/bin/maturin" ] || [ ! -x "$venv/bin/pytest" ] || [ ! -x "$venv/bin/mypy" ]; then
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "maturin==1.16.0" "pytest==8.4.2" "mypy==1.18.2" >&2
+# maturin builds the Python package; pytest and mypy check it; tqdm and pandas are its notebook extras.
+if [ ! -x "$venv/bin/maturin" ] || [ ! -x "$venv/bin/mypy" ] || ! "$venv/bin/python" -c "import pytest, tqdm, pandas" 2>/dev/null; then
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "maturin==1.16.0" "pytest==8.4.2" "mypy==1.18.2" "tqdm==4.67.1" "pandas==2.3.3" >&2
     echo "setup: maturin, pytest and mypy in $venv" >&2
 fi
 

@@ -4,11 +4,12 @@
 
 use std::time::{Duration, Instant};
 
-use modelrunner::{DatasetSpec, Error, ErrorCode, ModelFilter, ModelSpec, RunFilter, RunSpec, Runner, RunnerOptions};
+use modelrunner::{DatasetSpec, Error, ErrorCode, ModelFilter, ModelSpec, RunFilter, RunSpec, Runner, RunnerOptions, Subscription};
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 use serde::Serialize;
+use std::sync::Mutex;
 
 create_exception!(_native, ModelRunnerError, PyException, "Base of every modelrunner error; `args` are (message, code, field).");
 create_exception!(_native, NotFoundError, ModelRunnerError, "The id names nothing stored.");
@@ -48,6 +49,44 @@ fn parse<T: serde::de::DeserializeOwned>(field: &str, text: &str) -> PyResult<T>
 /// Runs `f` without the GIL and maps its error.
 fn unlocked<T: Send>(py: Python<'_>, f: impl FnOnce() -> modelrunner::Result<T> + Send) -> PyResult<T> {
     py.detach(f).map_err(to_py)
+}
+
+/// An iterator over a run's events (JSON text each). Waiting for the next one releases the GIL and
+/// wakes every 100 ms so Ctrl-C gets through.
+#[pyclass(module = "modelrunner._native", frozen)]
+struct NativeEvents {
+    sub: Mutex<Option<Subscription>>,
+}
+
+#[pymethods]
+impl NativeEvents {
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__(&self, py: Python<'_>) -> PyResult<Option<String>> {
+        loop {
+            let step = py.detach(|| {
+                let mut guard = self.sub.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                match guard.as_mut() {
+                    None => Ok(None),
+                    Some(sub) => match sub.next_timeout(Duration::from_millis(100)) {
+                        Ok(Some(event)) => Ok(Some(event)),
+                        Ok(None) => {
+                            *guard = None;
+                            Ok(None)
+                        }
+                        Err(()) => Err(()),
+                    },
+                }
+            });
+            match step {
+                Ok(Some(event)) => return json(&event).map(Some),
+                Ok(None) => return Ok(None),
+                Err(()) => py.check_signals()?,
+            }
+        }
+    }
 }
 
 /// The runner (see `modelrunner.Runner` for the Python face).
@@ -103,6 +142,12 @@ impl NativeRunner {
                 Err(e) => return Err(to_py(e)),
             }
         }
+    }
+
+    /// The run's events: its history, then live ones, ending after its final state.
+    fn events(&self, py: Python<'_>, id: &str) -> PyResult<NativeEvents> {
+        let sub = unlocked(py, || self.runner.subscribe(id))?;
+        Ok(NativeEvents { sub: Mutex::new(Some(sub)) })
     }
 
     fn cancel(&self, py: Python<'_>, id: &str) -> PyResult<String> {
@@ -164,6 +209,7 @@ impl NativeRunner {
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add_class::<NativeRunner>()?;
+    m.add_class::<NativeEvents>()?;
     m.add("ModelRunnerError", py.get_type::<ModelRunnerError>())?;
     m.add("NotFoundError", py.get_type::<NotFoundError>())?;
     m.add("ValidationError", py.get_type::<ValidationError>())?;

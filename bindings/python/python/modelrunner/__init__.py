@@ -66,6 +66,20 @@ setattr(ModelRunnerError, "__str__", _message)
 _FINAL = {"succeeded", "failed", "cancelled"}
 
 
+def _now() -> float:
+    import time
+
+    return time.monotonic()
+
+
+def _progress_bar(run: "Run") -> Any:
+    try:
+        from tqdm.auto import tqdm  # type: ignore[import-untyped,unused-ignore]
+    except ImportError:
+        return None
+    return tqdm(total=100, desc=f"{run.record.get('task')} {run.id[-8:]}", unit="%")
+
+
 class Run:
     """One run: a handle on its stored record. Attributes read the record as of the last refresh."""
 
@@ -101,11 +115,35 @@ class Run:
         self.record = json.loads(self._runner._native.get_run(self.id))
         return self
 
-    def wait(self, timeout: Optional[float] = None) -> "Run":
+    def wait(self, timeout: Optional[float] = None, progress: bool = False) -> "Run":
         """Blocks (without the GIL) until the run ends; Ctrl-C raises KeyboardInterrupt, the run carries on.
-        Raises `TimeoutError` when `timeout` seconds pass first."""
-        self.record = json.loads(self._runner._native.wait(self.id, timeout))
-        return self
+        Raises `TimeoutError` when `timeout` seconds pass first. `progress=True` shows a tqdm bar (when
+        tqdm is installed) that follows the run's progress, epoch and loss."""
+        bar = _progress_bar(self) if progress else None
+        if bar is None:
+            self.record = json.loads(self._runner._native.wait(self.id, timeout))
+            return self
+        try:
+            deadline = None if timeout is None else _now() + timeout
+            for event in self.events():
+                if event.get("type") == "progress":
+                    bar.update(int(event["progress"]) - bar.n)
+                    if event.get("loss") is not None:
+                        bar.set_postfix(epoch=event.get("epoch"), loss=f"{event['loss']:.4f}")
+                if deadline is not None and _now() > deadline:
+                    raise TimeoutError(f"run {self.id} did not finish within {timeout}s", "TIMEOUT", None)
+            self.refresh()
+            bar.update(self.progress - bar.n)
+            return self
+        finally:
+            bar.close()
+
+    def events(self) -> Iterator[dict[str, Any]]:
+        """The run's events (`{"id", "run_id", "at", "type", ...}`: `state`, `progress`, `metric`, `log`),
+        its history first, then live ones as they happen; ends after its final state. Waiting releases
+        the GIL; Ctrl-C raises KeyboardInterrupt."""
+        for text in self._runner._native.events(self.id):
+            yield json.loads(text)
 
     def cancel(self) -> "Run":
         """Asks the run to stop (a queued run is cancelled at once; a running one at its next step)."""
