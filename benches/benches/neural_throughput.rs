@@ -24,13 +24,7 @@ const BATCH: usize = 64;
 const THREADS: usize = 2;
 
 fn cnn_004() -> Value {
-    json!({"input_size": 784, "input_channels": 1, "input_height": 28, "input_width": 28, "layers": [
-        {"type": "conv2d", "in_channels": 1, "out_channels": 32, "kernel_size": 3, "stride": 1, "padding": "same"},
-        {"type": "relu"}, {"type": "maxpool2d", "kernel_size": 2, "stride": 2, "padding": 0},
-        {"type": "conv2d", "in_channels": 32, "out_channels": 64, "kernel_size": 3, "stride": 1, "padding": "same"},
-        {"type": "relu"}, {"type": "maxpool2d", "kernel_size": 2, "stride": 2, "padding": 0},
-        {"type": "flatten"}, {"type": "linear", "in": 3136, "out": 128}, {"type": "relu"},
-        {"type": "dropout", "p": 0.5}, {"type": "linear", "in": 128, "out": 10}, {"type": "softmax"}]})
+    serde_json::from_str(include_str!("../../core/examples/mnist_004_architecture.json")).expect("valid JSON")
 }
 
 fn median(mut xs: Vec<f64>) -> f64 {

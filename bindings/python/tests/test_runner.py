@@ -2,6 +2,7 @@
 while waiting, Ctrl-C, many threads submitting, training on real data and predicting."""
 
 import _thread
+import json
 import os
 import threading
 import time
@@ -137,28 +138,12 @@ def test_a_model_can_be_registered_and_listed(runner):
     assert e.value.code == "VALIDATION"
 
 
-CNN_004 = {
-    "input_size": 784, "input_channels": 1, "input_height": 28, "input_width": 28,
-    "layers": [
-        {"type": "conv2d", "in_channels": 1, "out_channels": 32, "kernel_size": 3, "stride": 1, "padding": "same"},
-        {"type": "relu"},
-        {"type": "maxpool2d", "kernel_size": 2, "stride": 2, "padding": 0},
-        {"type": "conv2d", "in_channels": 32, "out_channels": 64, "kernel_size": 3, "stride": 1, "padding": "same"},
-        {"type": "relu"},
-        {"type": "maxpool2d", "kernel_size": 2, "stride": 2, "padding": 0},
-        {"type": "flatten"},
-        {"type": "linear", "in": 3136, "out": 128},
-        {"type": "relu"},
-        {"type": "dropout", "p": 0.5},
-        {"type": "linear", "in": 128, "out": 10},
-        {"type": "softmax"},
-    ],
-}
+# 004's example architecture, the file the Rust tests and the benchmark use too.
+with open(os.path.join(os.path.dirname(__file__), "../../../core/examples/mnist_004_architecture.json")) as _f:
+    CNN_004 = json.load(_f)
 
 
 def test_the_notebook_quick_tour_trains_004s_cnn_on_real_digits(runner):
-    import json as _json
-
     import pandas as pd  # type: ignore[import-untyped,unused-ignore]
 
     run = runner.train(CNN_004, {"epochs": 2, "batch_size": 64, "optimizer": {"type": "sgd", "lr": 0.05, "momentum": 0.9},
@@ -179,7 +164,7 @@ def test_the_notebook_quick_tour_trains_004s_cnn_on_real_digits(runner):
     images, labels = [], []
     for digit in range(10):
         with open(os.path.join(digits_dir, f"{digit}.json")) as f:
-            data = _json.load(f)["data"]
+            data = json.load(f)["data"]
         images.append(data[784 * 5:784 * 6])
         labels.append(str(digit))
     answers = run.predict(images)

@@ -3,25 +3,10 @@
 use modelrunner::nn::{Architecture, Hyperparams, Loss, ModelDefinition, Optimizer};
 use serde_json::{Value, json};
 
-/// 004's example architecture, exactly as the document writes it.
+/// 004's example architecture, exactly as the document writes it (one file, shared with the Python
+/// tests and the benchmark).
 pub fn example_architecture() -> Value {
-    json!({
-        "input_size": 784, "input_channels": 1, "input_height": 28, "input_width": 28,
-        "layers": [
-            {"type": "conv2d", "in_channels": 1, "out_channels": 32, "kernel_size": 3, "stride": 1, "padding": "same"},
-            {"type": "relu"},
-            {"type": "maxpool2d", "kernel_size": 2, "stride": 2, "padding": 0},
-            {"type": "conv2d", "in_channels": 32, "out_channels": 64, "kernel_size": 3, "stride": 1, "padding": "same"},
-            {"type": "relu"},
-            {"type": "maxpool2d", "kernel_size": 2, "stride": 2, "padding": 0},
-            {"type": "flatten"},
-            {"type": "linear", "in": 3136, "out": 128},
-            {"type": "relu"},
-            {"type": "dropout", "p": 0.5},
-            {"type": "linear", "in": 128, "out": 10},
-            {"type": "softmax"}
-        ]
-    })
+    serde_json::from_str(include_str!("../../examples/mnist_004_architecture.json")).expect("valid JSON")
 }
 
 pub fn example_hyperparams() -> Value {
