@@ -88,12 +88,17 @@ pub(super) fn standardised(rows: &[Vec<f64>], stats: &[(f64, f64)]) -> ndarray::
     ndarray::Array2::from_shape_fn((rows.len(), d), |(i, j)| (rows[i][j] - stats[j].0) / stats[j].1)
 }
 
+/// The index of the column a hyperparameter names; an error naming `hyperparams.<param>` otherwise.
+pub(super) fn column(table: &Table, param: &str, name: &str) -> Result<usize> {
+    table.column(name).ok_or_else(|| {
+        Error::invalid(format!("hyperparams.{param}"), format!("no column named {name:?}; the columns are {}", table.columns.join(", ")))
+    })
+}
+
 /// The rows sorted by the date column (`date` when present and none is named); unchanged without one.
 pub(super) fn in_time_order(table: &Table, date_column: Option<&str>) -> Result<Table> {
     let column = match date_column {
-        Some(name) => Some(table.column(name).ok_or_else(|| {
-            Error::invalid("hyperparams.date_column", format!("no column named {name:?}; the columns are {}", table.columns.join(", ")))
-        })?),
+        Some(name) => Some(column(table, "date_column", name)?),
         None => table.column("date"),
     };
     let Some(c) = column else { return Ok(table.clone()) };

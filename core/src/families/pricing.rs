@@ -35,14 +35,7 @@ struct Columns {
 }
 
 fn columns(p: &PricingParams, table: &Table) -> Result<Columns> {
-    let find = |field: &str, name: &str| {
-        table.column(name).ok_or_else(|| {
-            Error::invalid(
-                format!("hyperparams.{field}"),
-                format!("no column named {name:?}; the columns are {}", table.columns.join(", ")),
-            )
-        })
-    };
+    let find = |param: &str, name: &str| super::data::column(table, param, name);
     let price = find("price_column", &p.price_column)?;
     let units = find("units_column", &p.units_column)?;
     let cost = match &p.cost_column {

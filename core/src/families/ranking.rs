@@ -25,14 +25,7 @@ struct Columns {
 }
 
 fn columns(p: &RankingParams, table: &Table) -> Result<Columns> {
-    let find = |field: &str, name: &str| {
-        table.column(name).ok_or_else(|| {
-            Error::invalid(
-                format!("hyperparams.{field}"),
-                format!("no column named {name:?}; the columns are {}", table.columns.join(", ")),
-            )
-        })
-    };
+    let find = |param: &str, name: &str| super::data::column(table, param, name);
     let target = find("target_column", &p.target_column)?;
     let outcome = p.outcome_column.as_deref().map(|name| find("outcome_column", name)).transpose()?;
     let date = p.common.date_column.as_deref().unwrap_or("date");

@@ -22,12 +22,7 @@ pub struct SeriesModel {
 }
 
 fn values(p: &SeriesParams, table: &Table) -> Result<Vec<f64>> {
-    let c = table.column(&p.value_column).ok_or_else(|| {
-        Error::invalid(
-            "hyperparams.value_column",
-            format!("no column named {:?}; the columns are {}", p.value_column, table.columns.join(", ")),
-        )
-    })?;
+    let c = super::data::column(table, "value_column", &p.value_column)?;
     (0..table.rows.len())
         .map(|r| {
             table
