@@ -16,7 +16,9 @@ use crate::data::split::SplitMix64;
 use crate::data::tabular::ColumnEncoding;
 use crate::error::{Error, Result};
 
-/// Per-feature standardisation learnt on the training rows (identity for the forest).
+/// Per-feature standardisation learnt on training rows: mean and population standard deviation (1 for
+/// a constant column). The one scaler of the classic models, the catalog's forecasters and the family
+/// engines.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Scaler {
     pub mean: Vec<f64>,
@@ -24,7 +26,8 @@ pub struct Scaler {
 }
 
 impl Scaler {
-    fn fit(x: &Array2<f64>) -> Self {
+    /// Learns the mean and scale of each column of `x`.
+    pub fn fit(x: &Array2<f64>) -> Self {
         let mean = x.mean_axis(Axis(0)).map_or_else(Vec::new, |m| m.to_vec());
         let scale = x.std_axis(Axis(0), 0.0).iter().map(|s| if *s > 1e-12 { *s } else { 1.0 }).collect();
         Self { mean, scale }
@@ -34,7 +37,24 @@ impl Scaler {
         Self { mean: vec![0.0; d], scale: vec![1.0; d] }
     }
 
-    fn apply(&self, x: &Array2<f64>) -> Array2<f64> {
+    /// [`Scaler::fit`] on rows of equal length.
+    pub fn fit_rows(rows: &[Vec<f64>]) -> Self {
+        let d = rows.first().map_or(0, Vec::len);
+        Self::fit(&Array2::from_shape_fn((rows.len(), d), |(i, j)| rows[i][j]))
+    }
+
+    /// One row, standardised.
+    pub fn apply_row(&self, x: &[f64]) -> Vec<f64> {
+        x.iter().enumerate().map(|(j, v)| (v - self.mean[j]) / self.scale[j]).collect()
+    }
+
+    /// Rows of equal length, standardised, as a matrix.
+    pub fn apply_rows(&self, rows: &[Vec<f64>]) -> Array2<f64> {
+        Array2::from_shape_fn((rows.len(), self.mean.len()), |(i, j)| (rows[i][j] - self.mean[j]) / self.scale[j])
+    }
+
+    /// `x`, standardised.
+    pub fn apply(&self, x: &Array2<f64>) -> Array2<f64> {
         let mut out = x.clone();
         for mut row in out.rows_mut() {
             for (j, v) in row.iter_mut().enumerate() {

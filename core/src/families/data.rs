@@ -69,25 +69,6 @@ pub(super) fn default_rows(family: ModelFamily, seed: u64) -> Result<Vec<Value>>
     Ok(Schema::parse(&schema)?.generate().into_iter().map(Value::Object).collect())
 }
 
-/// Mean and scale (population standard deviation, 1 when constant) of each column of `rows`.
-pub(super) fn column_stats(rows: &[Vec<f64>]) -> Vec<(f64, f64)> {
-    let d = rows.first().map_or(0, Vec::len);
-    let n = rows.len().max(1) as f64;
-    (0..d)
-        .map(|j| {
-            let mean = rows.iter().map(|x| x[j]).sum::<f64>() / n;
-            let sd = (rows.iter().map(|x| (x[j] - mean) * (x[j] - mean)).sum::<f64>() / n).sqrt();
-            (mean, if sd > 1e-12 { sd } else { 1.0 })
-        })
-        .collect()
-}
-
-/// `rows` standardised with `stats`, as a matrix.
-pub(super) fn standardised(rows: &[Vec<f64>], stats: &[(f64, f64)]) -> ndarray::Array2<f64> {
-    let d = stats.len();
-    ndarray::Array2::from_shape_fn((rows.len(), d), |(i, j)| (rows[i][j] - stats[j].0) / stats[j].1)
-}
-
 /// The index of the column a hyperparameter names; an error naming `hyperparams.<param>` otherwise.
 pub(super) fn column(table: &Table, param: &str, name: &str) -> Result<usize> {
     table.column(name).ok_or_else(|| {

@@ -12,7 +12,7 @@ use serde_json::json;
 
 use super::Scored;
 use super::params::PricingParams;
-use crate::classic::Ridge;
+use crate::classic::{Ridge, Scaler};
 use crate::data::tabular::{ColumnEncoding, Problem, Table, encode_row, supervised};
 use crate::error::{Error, Result};
 
@@ -21,8 +21,8 @@ use crate::error::{Error, Result};
 pub struct PricingModel {
     pub elasticity: f64,
     pub ridge: Ridge,
-    /// Mean and scale of each input (log price first).
-    pub stats: Vec<(f64, f64)>,
+    /// Standardisation of the inputs (log price first).
+    pub scaler: Scaler,
     pub encoding: Vec<ColumnEncoding>,
 }
 
@@ -67,7 +67,7 @@ fn raw_inputs(encoding: &[ColumnEncoding], table: &Table, cols: &Columns, row: u
 
 fn inputs(model: &PricingModel, table: &Table, cols: &Columns, row: usize, price: f64) -> Result<Vec<f64>> {
     let x = raw_inputs(&model.encoding, table, cols, row, price)?;
-    Ok(x.iter().zip(&model.stats).map(|(v, (m, s))| (v - m) / s).collect())
+    Ok(model.scaler.apply_row(&x))
 }
 
 pub(super) fn fit(p: &PricingParams, table: &Table, rows: &[usize]) -> Result<PricingModel> {
@@ -90,12 +90,12 @@ pub(super) fn fit(p: &PricingParams, table: &Table, rows: &[usize]) -> Result<Pr
         supervised(&sub, &table.columns[cols.price], Some(Problem::Regression))?.encoding
     };
     let raw: Vec<Vec<f64>> = seen.iter().map(|&(r, price, _)| raw_inputs(&encoding, table, &cols, r, price)).collect::<Result<_>>()?;
-    let stats = super::data::column_stats(&raw);
-    let x = super::data::standardised(&raw, &stats);
+    let scaler = Scaler::fit_rows(&raw);
+    let x = scaler.apply_rows(&raw);
     let y: Vec<f64> = seen.iter().map(|s| s.2.ln()).collect();
     let ridge = Ridge::fit(&x, &y, p.alpha)?;
-    let elasticity = ridge.coef[0] / stats[0].1;
-    Ok(PricingModel { elasticity, ridge, stats, encoding })
+    let elasticity = ridge.coef[0] / scaler.scale[0];
+    Ok(PricingModel { elasticity, ridge, scaler, encoding })
 }
 
 pub(super) fn score(p: &PricingParams, model: &PricingModel, table: &Table, rows: &[usize]) -> Result<Scored> {

@@ -7,7 +7,7 @@ use serde_json::{Map, json};
 
 use super::Scored;
 use super::params::SeriesParams;
-use crate::classic::Ridge;
+use crate::classic::{Ridge, Scaler};
 use crate::data::tabular::Table;
 use crate::error::{Error, Result};
 
@@ -17,8 +17,8 @@ pub struct SeriesModel {
     pub lags: usize,
     pub season_length: usize,
     pub ridge: Ridge,
-    /// Mean and scale of each feature.
-    pub stats: Vec<(f64, f64)>,
+    /// Standardisation of the features.
+    pub scaler: Scaler,
 }
 
 fn values(p: &SeriesParams, table: &Table) -> Result<Vec<f64>> {
@@ -40,10 +40,6 @@ fn features(history: &[f64], t: usize, lags: usize, season_length: usize) -> Vec
     x
 }
 
-fn standardise(x: &[f64], stats: &[(f64, f64)]) -> Vec<f64> {
-    x.iter().zip(stats).map(|(v, (m, s))| (v - m) / s).collect()
-}
-
 pub(super) fn fit(p: &SeriesParams, table: &Table, rows: &[usize]) -> Result<SeriesModel> {
     let y = values(p, table)?;
     let lags = p.lags as usize;
@@ -55,10 +51,10 @@ pub(super) fn fit(p: &SeriesParams, table: &Table, rows: &[usize]) -> Result<Ser
         ));
     }
     let raw: Vec<Vec<f64>> = (lags..end).map(|t| features(&y, t, lags, p.season_length as usize)).collect();
-    let stats = super::data::column_stats(&raw);
-    let x = super::data::standardised(&raw, &stats);
+    let scaler = Scaler::fit_rows(&raw);
+    let x = scaler.apply_rows(&raw);
     let ridge = Ridge::fit(&x, &y[lags..end], p.alpha)?;
-    Ok(SeriesModel { lags, season_length: p.season_length as usize, ridge, stats })
+    Ok(SeriesModel { lags, season_length: p.season_length as usize, ridge, scaler })
 }
 
 pub(super) fn score(p: &SeriesParams, model: &SeriesModel, table: &Table, rows: &[usize]) -> Result<Scored> {
@@ -76,7 +72,7 @@ pub(super) fn score(p: &SeriesParams, model: &SeriesModel, table: &Table, rows: 
     let (mut ape, mut n_ape, mut sape) = (0.0, 0usize, 0.0);
     let mut shown = Vec::new();
     for (t, &actual) in y.iter().enumerate().take(end).skip(start) {
-        let x = standardise(&features(&history, t, model.lags, model.season_length), &model.stats);
+        let x = model.scaler.apply_row(&features(&history, t, model.lags, model.season_length));
         let forecast = model.ridge.predict_one(&x);
         if actual != 0.0 {
             ape += ((forecast - actual) / actual).abs();

@@ -19,7 +19,7 @@ use rand_distr::{Distribution as _, Normal};
 use serde_json::{Map, Value, json};
 
 use super::simulator::{Scenario, annual_drift, base_revenue, fnv1a, round2};
-use crate::classic::{Ridge, metrics};
+use crate::classic::{Ridge, Scaler, metrics};
 use crate::error::{Error, Result};
 use crate::executor::{Task, TaskContext, TaskOutput, TaskSubmit};
 use crate::json_fields::Fields;
@@ -164,8 +164,8 @@ fn features(all: &[&Month], i: usize, kpi: usize) -> Vec<f64> {
 
 /// A fitted forecaster for one KPI.
 enum Fitted {
-    /// Ridge on standardised features (the mean and scale of each feature column).
-    Ridge(Ridge, Vec<(f64, f64)>),
+    /// Ridge on standardised features.
+    Ridge(Ridge, Scaler),
     Trees(Box<GradientBooster>),
 }
 
@@ -173,16 +173,8 @@ impl Fitted {
     fn fit(kind: Forecaster, value: f64, x: &Array2<f64>, y: &[f64]) -> Result<Self> {
         match kind {
             Forecaster::LinearReg => {
-                let stats: Vec<(f64, f64)> = x
-                    .columns()
-                    .into_iter()
-                    .map(|c| {
-                        let mean = c.mean().unwrap_or(0.0);
-                        let sd = c.std(0.0);
-                        (mean, if sd > 1e-12 { sd } else { 1.0 })
-                    })
-                    .collect();
-                Ridge::fit(&standardise(x, &stats), y, value).map(|r| Self::Ridge(r, stats))
+                let scaler = Scaler::fit(x);
+                Ridge::fit(&scaler.apply(x), y, value).map(|r| Self::Ridge(r, scaler))
             }
             Forecaster::XgbForecast => {
                 let (n, d) = x.dim();
@@ -204,7 +196,7 @@ impl Fitted {
 
     fn predict(&self, x: &Array2<f64>) -> Vec<f64> {
         match self {
-            Self::Ridge(r, stats) => r.predict(&standardise(x, stats)),
+            Self::Ridge(r, scaler) => r.predict(&scaler.apply(x)),
             Self::Trees(b) => {
                 let (n, d) = x.dim();
                 let columns: Vec<f64> = (0..d).flat_map(|j| x.column(j).to_vec()).collect();
@@ -212,10 +204,6 @@ impl Fitted {
             }
         }
     }
-}
-
-fn standardise(x: &Array2<f64>, stats: &[(f64, f64)]) -> Array2<f64> {
-    Array2::from_shape_fn(x.dim(), |(i, j)| (x[[i, j]] - stats[j].0) / stats[j].1)
 }
 
 fn design(all: &[&Month], rows: std::ops::Range<usize>, kpi: usize) -> (Array2<f64>, Vec<f64>) {
