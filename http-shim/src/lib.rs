@@ -1,22 +1,95 @@
-//! `modelrunner-http`: the HTTP shim that serves the documented REST APIs on top of the `modelrunner`
-//! core. Handlers only translate HTTP to core calls and back; this crate grows endpoint by endpoint.
+//! `modelrunner-http`: the HTTP shim that serves the five documented REST APIs on one `modelrunner`
+//! core. Handlers only translate HTTP to core calls and back:
+//!
+//! * [`dashboard`]: 000, the Model Runner Dashboard (`:8000/api/models`, `/api/runs/...`);
+//! * [`flask`]: 004, the Flask training backend (`:8080/api/...`, with SSE events);
+//! * [`health`]: `/health` and `/health/redis`.
+//!
+//! [`Routers`] holds the two listeners' routers: `main` (port 8000's APIs) and `flask` (port 8080's).
 
-use modelrunner::ErrorCode;
+pub mod dashboard;
+pub mod errors;
+pub mod flask;
+pub mod health;
+pub mod sse;
+pub mod state;
 
-/// The HTTP status every core error code maps to (exhaustive: a new code is a compile error here).
-pub const fn http_status(code: ErrorCode) -> u16 {
-    match code {
-        ErrorCode::NotFound => 404,
-        ErrorCode::Validation => 422,
-        ErrorCode::Conflict => 409,
-        ErrorCode::NotReady => 409,
-        ErrorCode::Cancelled => 409,
-        ErrorCode::Timeout => 504,
-        ErrorCode::ShuttingDown => 503,
-        ErrorCode::Storage => 500,
-        ErrorCode::Io => 500,
-        ErrorCode::Internal => 500,
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::response::IntoResponse;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+pub use errors::{ApiError, Front};
+pub use state::{AppState, Settings};
+
+/// Options of the HTTP layer itself.
+#[derive(Debug, Clone)]
+pub struct HttpOptions {
+    /// Largest request body accepted (413 beyond).
+    pub max_body_bytes: usize,
+}
+
+impl Default for HttpOptions {
+    fn default() -> Self {
+        Self { max_body_bytes: 64 * 1024 * 1024 }
     }
+}
+
+/// The routers of the two listeners.
+#[derive(Debug)]
+pub struct Routers {
+    /// 000's API and `/health` (documented base `http://localhost:8000`).
+    pub main: Router,
+    /// 004's API (documented base `http://127.0.0.1:8080`).
+    pub flask: Router,
+}
+
+/// Builds both routers on one state.
+pub fn routers(state: AppState, options: &HttpOptions) -> Routers {
+    let main = Router::new()
+        .merge(dashboard::routes())
+        .merge(health::routes())
+        .fallback(|| async { not_found::<dashboard::Dashboard>() })
+        .method_not_allowed_fallback(|| async { method_not_allowed::<dashboard::Dashboard>() });
+    let flask = Router::new()
+        .merge(flask::routes())
+        .merge(health::routes())
+        .fallback(|| async { not_found::<flask::Flask>() })
+        .method_not_allowed_fallback(|| async { method_not_allowed::<flask::Flask>() });
+    let finish = |router: Router<AppState>| {
+        router.layer(DefaultBodyLimit::max(options.max_body_bytes)).layer(localhost_cors()).with_state(state.clone())
+    };
+    Routers { main: finish(main), flask: finish(flask) }
+}
+
+fn not_found<F: Front>() -> axum::response::Response {
+    ApiError::<F>::new(StatusCode::NOT_FOUND, modelrunner::ErrorCode::NotFound.as_str(), "no such endpoint").into_response()
+}
+
+fn method_not_allowed<F: Front>() -> axum::response::Response {
+    ApiError::<F>::new(StatusCode::METHOD_NOT_ALLOWED, modelrunner::ErrorCode::Validation.as_str(), "method not allowed on this endpoint")
+        .into_response()
+}
+
+/// CORS for frontends served from localhost (any port), as 000 asks for its MVP.
+fn localhost_cors() -> CorsLayer {
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::predicate(|origin: &HeaderValue, _| is_localhost_origin(origin.as_bytes())))
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE, Method::OPTIONS])
+        .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION, header::ACCEPT, header::HeaderName::from_static("last-event-id")])
+}
+
+/// `http(s)://localhost`, `127.0.0.1` or `[::1]`, with any port.
+fn is_localhost_origin(origin: &[u8]) -> bool {
+    let Ok(origin) = std::str::from_utf8(origin) else { return false };
+    let Some(rest) = origin.strip_prefix("http://").or_else(|| origin.strip_prefix("https://")) else { return false };
+    let host = if rest.starts_with('[') {
+        rest.split_once(']').map_or(rest, |(h, _)| h).trim_start_matches('[')
+    } else {
+        rest.split(':').next().unwrap_or(rest)
+    };
+    matches!(host, "localhost" | "127.0.0.1" | "::1")
 }
 
 #[cfg(test)]
@@ -24,10 +97,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn client_errors_are_4xx_and_server_errors_5xx() {
-        let e = modelrunner::Error::invalid("model_id", "required");
-        assert_eq!(http_status(e.code()), 422);
-        assert_eq!(http_status(modelrunner::Error::not_found("run", "x").code()), 404);
-        assert_eq!(http_status(modelrunner::Error::Storage("disk".into()).code()), 500);
+    fn only_localhost_origins_pass_cors() {
+        for ok in ["http://localhost:5173", "http://127.0.0.1", "https://localhost", "http://[::1]:3000"] {
+            assert!(is_localhost_origin(ok.as_bytes()), "{ok}");
+        }
+        for bad in ["http://localhost.evil.com", "http://example.com", "null", "file://localhost", "http://127.0.0.1.nip.io"] {
+            assert!(!is_localhost_origin(bad.as_bytes()), "{bad}");
+        }
     }
 }

@@ -30,6 +30,12 @@ pub struct SavedModel {
 }
 
 impl SavedModel {
+    /// Reads a `model.json`; an error names `field` when the file is missing or is not a saved network.
+    pub fn read(path: &Path, field: &str) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::invalid(field, format!("{} cannot be read: {e}", path.display())))?;
+        serde_json::from_str(&text).map_err(|e| Error::invalid(field, format!("{} is not a saved network: {e}", path.display())))
+    }
+
     /// Writes `model.json` and `model.bpk` into `dir`; returns the path of `model.json`.
     pub fn write(&self, network: &Network, dir: &Path) -> Result<PathBuf> {
         super::train::save(network, &dir.join("model"))?;

@@ -7,6 +7,7 @@ mod registry;
 
 pub use records::OutputDirCheck;
 mod runs;
+mod serving;
 
 use std::collections::HashMap;
 use std::fs::File;

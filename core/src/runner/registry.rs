@@ -91,6 +91,23 @@ impl Runner {
         self.shared().store.read_tx(|c| store::list_docs(c, &filters, filter.page))
     }
 
+    /// The catalog: every model that names a task to run (000's `GET /api/models`), oldest first.
+    pub fn catalog(&self) -> Result<Vec<Model>> {
+        let mut models = Vec::new();
+        let mut page = PageRequest { limit: crate::MAX_LIMIT, offset: 0 };
+        loop {
+            let batch = self.list_models(&ModelFilter { page, ..ModelFilter::default() })?;
+            let n = batch.items.len();
+            models.extend(batch.items.into_iter().filter(|m| m.task.is_some()));
+            if n < page.limit as usize {
+                break;
+            }
+            page.offset += n as u64;
+        }
+        models.reverse();
+        Ok(models)
+    }
+
     /// Changes a model. A status change must be an allowed transition and is recorded in the audit trail.
     pub fn update_model(&self, id: &str, patch: ModelPatch) -> Result<Model> {
         patch.validate()?;

@@ -401,10 +401,7 @@ impl Task for NeuralPredict {
     fn validate(&self, submit: &TaskSubmit<'_>) -> Result<()> {
         let (model_ref, samples) = parse_predict(&submit.spec.inputs)?;
         let path = super::saved_model_path(&model_ref, |id| submit.runner.get_run(id), |id| submit.runner.get_model(id))?;
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| Error::invalid("inputs.model_id", format!("{} cannot be read: {e}", path.display())))?;
-        let saved: SavedModel =
-            serde_json::from_str(&text).map_err(|e| Error::invalid("inputs.model_id", format!("not a saved network: {e}")))?;
+        let saved = SavedModel::read(&path, "inputs.model_id")?;
         let d = input_len(&saved.definition);
         if let Some((i, s)) = samples.iter().enumerate().find(|(_, s)| s.len() != d) {
             return Err(Error::invalid("inputs.input_data", format!("sample {} has {} values; the model takes {d}", i + 1, s.len())));

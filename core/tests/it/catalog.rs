@@ -69,3 +69,23 @@ fn forecasts_are_learnt_scored_and_driven_by_the_inputs() {
     assert_eq!(run(&r, "xgb_forecast", json!({"max_depth": 4})).unwrap_err().field(), Some("inputs.max_depth"));
     assert_eq!(run(&r, "xgb_forecast", json!({"region": 7})).unwrap_err().field(), Some("inputs.region"));
 }
+
+#[test]
+fn catalog_runs_start_from_the_model_id_and_refuse_unknown_or_taskless_models() {
+    let r = runner();
+    r.install_catalog().unwrap();
+    r.create_model(modelrunner::ModelSpec::named("not runnable")).unwrap();
+    let ids: Vec<String> = r.catalog().unwrap().into_iter().map(|m| m.id).collect();
+    assert_eq!(ids, ["linear_reg", "xgb_forecast", "simulator"], "only models with a task, oldest first");
+
+    let run = r.run_catalog_model("simulator", json!({"trials": 100, "region": "NA", "year": 2024}), Some("ana".into())).unwrap();
+    let done = r.wait(&run.id, WAIT).unwrap();
+    assert_eq!(
+        (done.status, done.model_id.as_deref(), done.submitted_by.as_deref()),
+        (RunStatus::Succeeded, Some("simulator"), Some("ana"))
+    );
+    assert!(matches!(r.run_catalog_model("nope", json!({}), None), Err(modelrunner::Error::NotFound { .. })));
+    let other = r.list_models(&Default::default()).unwrap().items.into_iter().find(|m| m.task.is_none()).unwrap();
+    let e = r.run_catalog_model(&other.id, json!({}), None).unwrap_err();
+    assert_eq!(e.field(), Some("model_id"), "{e}");
+}

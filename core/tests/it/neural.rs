@@ -249,3 +249,42 @@ fn the_recommended_recipe_reaches_98_percent_on_held_out_digits() {
     println!("recommended recipe: {:.2}% on 1,000 held-out digits", 100.0 * accuracy);
     assert!(accuracy >= 0.98, "{accuracy}");
 }
+
+/// The one-call paths the fronts use: `create_model_and_train` (nothing left behind when refused),
+/// `predict` from a run or a promoted model (with its errors), and `attach_saved_model`.
+#[test]
+fn fronts_train_a_new_model_and_predict_from_its_run_or_the_model() {
+    let r = runner();
+    let bytes = std::fs::read(table_path("iris.csv")).unwrap();
+    let iris = r
+        .create_dataset(DatasetSpec { name: "iris".into(), description: None, filename: "iris.csv".into(), file_type: None }, &bytes)
+        .unwrap();
+    let models_before = r.list_models(&Default::default()).unwrap().total;
+    let refused = r.create_model_and_train(ModelSpec::named("bad"), train_spec(mlp(5, 8, 3, false), json!({})).with_model("x"));
+    assert!(refused.is_err());
+    assert_eq!(r.list_models(&Default::default()).unwrap().total, models_before, "the refused run's model is gone");
+
+    let mut spec = train_spec(mlp(4, 16, 3, false), json!({"epochs": 40, "batch_size": 16, "optimizer": "adam", "seed": 2}));
+    spec.inputs["target_column"] = json!("species");
+    spec.dataset_id = Some(iris.id);
+    let (model, run) = r.create_model_and_train(ModelSpec::named("iris net"), spec).unwrap();
+    assert_eq!(run.model_id.as_deref(), Some(model.id.as_str()));
+    let sample = json!([[5.1, 3.5, 1.4, 0.2]]);
+    assert!(matches!(r.predict(&model.id, sample.clone(), WAIT), Err(modelrunner::Error::Conflict(_))), "not trained yet");
+    let done = r.wait(&run.id, WAIT).unwrap();
+    assert_eq!(done.status, RunStatus::Succeeded, "{:?}", done.error);
+
+    let (inference, results) = r.predict(&run.id, sample.clone(), WAIT).unwrap();
+    assert_eq!((inference.task.as_deref(), inference.model_id.as_deref()), (Some("neural_predict"), Some(model.id.as_str())));
+    assert_eq!(results.rows[0]["prediction"], "setosa");
+    r.promote_run(&model.id, &run.id).unwrap();
+    assert_eq!(r.predict(&model.id, sample.clone(), WAIT).unwrap().1.rows, results.rows, "the promoted model answers the same");
+    assert_eq!(r.predict(&run.id, json!([[1.0, 2.0]]), WAIT).unwrap_err().field(), Some("inputs.input_data"));
+    assert!(matches!(r.predict("nothing", sample.clone(), WAIT), Err(modelrunner::Error::NotFound { .. })));
+
+    let other = r.create_model(ModelSpec::named("attached")).unwrap();
+    let path = done.artifacts["model_path"].as_str().unwrap();
+    assert_eq!(r.attach_saved_model(&other.id, "/nonexistent/model.json").unwrap_err().field(), Some("saved_model_path"));
+    assert!(r.attach_saved_model(&other.id, path).unwrap().trained);
+    assert_eq!(r.predict(&other.id, sample, WAIT).unwrap().1.rows, results.rows, "attached weights answer the same");
+}

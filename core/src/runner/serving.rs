@@ -1,0 +1,125 @@
+//! Runs the fronts start in one call: a catalog model's run (000's `POST /api/runs`), and a prediction
+//! from a trained run or model, waited for (004's `POST /api/infer`, the Python `Run.predict`).
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::Runner;
+use crate::domain::model::{Model, ModelSpec};
+use crate::domain::run::{Run, RunKind, RunResults, RunSpec, RunStatus};
+use crate::error::{Error, Result};
+use crate::store;
+
+impl Runner {
+    /// Submits a run of the catalog model `model_id` (one whose registry entry names a task, such as
+    /// 000's `linear_reg`, `xgb_forecast` and `simulator`) with `inputs`, which its `params` grid bounds.
+    /// An unknown model is [`Error::NotFound`]; a model without a task is a validation error on `model_id`.
+    pub fn run_catalog_model(&self, model_id: &str, inputs: Value, submitted_by: Option<String>) -> Result<Run> {
+        let model = self.get_model(model_id)?;
+        let Some(task) = model.task else {
+            return Err(Error::invalid("model_id", format!("model {model_id} is not a catalog model: it names no task to run")));
+        };
+        let mut spec = RunSpec::task(RunKind::Simulate, task).with_inputs(inputs).with_model(model_id);
+        spec.submitted_by = submitted_by;
+        self.submit(spec)
+    }
+
+    /// Predicts with the saved model of `model_ref` — a succeeded training run (`neural_train` or
+    /// `classic_train`) or a registry model promoted from one — as an inference run, waited for at most
+    /// `timeout`. Returns the inference run and its results (one row per sample).
+    ///
+    /// Unknown reference: [`Error::NotFound`]. A run that has not succeeded, or a model without saved
+    /// weights: [`Error::Conflict`]. Input that does not fit the model: a validation error on
+    /// `inputs.input_data`, and nothing is queued.
+    pub fn predict(&self, model_ref: &str, input_data: Value, timeout: Duration) -> Result<(Run, RunResults)> {
+        let (predict_task, model_id) = match self.get_run(model_ref) {
+            Ok(run) => (self.predict_task_of(&run, model_ref)?, run.model_id),
+            Err(Error::NotFound { .. }) => {
+                let model = self.get_model(model_ref).map_err(|e| match e {
+                    Error::NotFound { .. } => Error::not_found("run or model", model_ref),
+                    other => other,
+                })?;
+                if !model.trained || model.saved_model_path.is_none() {
+                    return Err(Error::Conflict(format!("model {model_ref} is not trained: promote a succeeded training run first")));
+                }
+                let task = match &model.trained_run_id {
+                    Some(run_id) => self.predict_task_of(&self.get_run(run_id)?, model_ref)?,
+                    // Weights attached by path are a saved network.
+                    None => "neural_predict",
+                };
+                (task, Some(model.id))
+            }
+            Err(e) => return Err(e),
+        };
+        let mut spec =
+            RunSpec::task(RunKind::Inference, predict_task).with_inputs(json!({"model_id": model_ref, "input_data": input_data}));
+        spec.model_id = model_id;
+        let run = self.submit(spec)?;
+        let done = self.wait(&run.id, timeout)?;
+        match done.status {
+            RunStatus::Succeeded => {
+                let results = self.run_results(&done.id)?;
+                Ok((done, results))
+            }
+            status => {
+                let reason = done.error.as_ref().map_or_else(|| status.to_string(), |e| format!("{}: {}", e.code, e.message));
+                Err(Error::Internal(format!("inference run {} {status}: {reason}", done.id)))
+            }
+        }
+    }
+}
+
+impl Runner {
+    /// The inference task for a training run's saved model; the run must have succeeded.
+    fn predict_task_of(&self, training: &Run, model_ref: &str) -> Result<&'static str> {
+        let task = match training.task.as_deref() {
+            Some("neural_train") => "neural_predict",
+            Some("classic_train") => "classic_predict",
+            other => {
+                return Err(Error::invalid(
+                    "model_id",
+                    format!("{model_ref} is a {} run, not a neural_train or classic_train run", other.unwrap_or("external")),
+                ));
+            }
+        };
+        if training.status != RunStatus::Succeeded {
+            return Err(Error::Conflict(format!(
+                "run {} is {}; only a succeeded training run has a model to predict with",
+                training.id, training.status
+            )));
+        }
+        Ok(task)
+    }
+
+    /// Creates a model and submits its training run as one step (004's `POST /api/train`): when the
+    /// run is refused, the model is removed again, so a refused request leaves nothing behind.
+    pub fn create_model_and_train(&self, model: ModelSpec, mut run: RunSpec) -> Result<(Model, Run)> {
+        let created = self.create_model(model)?;
+        run.model_id = Some(created.id.clone());
+        match self.submit(run) {
+            Ok(run) => Ok((created, run)),
+            Err(e) => {
+                let id = created.id.clone();
+                self.write(move |conn, _| store::delete_doc::<Model>(conn, &id))?;
+                Err(e)
+            }
+        }
+    }
+
+    /// Marks a model trained with the network saved at `path` (a `model.json` written by a
+    /// `neural_train` run), as 004's model update with `saved_model_path` does. The file must be a
+    /// saved network; the model's definition is left as it is.
+    pub fn attach_saved_model(&self, id: &str, path: &str) -> Result<Model> {
+        crate::nn::saved::SavedModel::read(Path::new(path), "saved_model_path")?;
+        let path = path.to_owned();
+        self.modify(id, move |_, model: &mut Model| {
+            model.trained = true;
+            model.saved_model_path = Some(path);
+            model.trained_run_id = None;
+            model.updated_at = crate::now();
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,106 @@
+//! 000, the Model Runner Dashboard API (`http://localhost:8000`): the catalog, runs of a catalog
+//! model, their status and their results. Errors: `{error, code, details}`.
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use modelrunner::{ErrorCode, Run};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use crate::errors::{ApiError, Front, JsonBody, Problem};
+use crate::state::AppState;
+
+/// 000's error conventions.
+#[derive(Debug)]
+pub struct Dashboard;
+
+impl Front for Dashboard {
+    const BAD_INPUT: StatusCode = StatusCode::BAD_REQUEST;
+
+    fn status(code: ErrorCode) -> StatusCode {
+        match code {
+            ErrorCode::NotFound => StatusCode::NOT_FOUND,
+            ErrorCode::Validation => StatusCode::BAD_REQUEST,
+            // 000's explicit "not ready" contract for results.
+            ErrorCode::NotReady => StatusCode::CONFLICT,
+            ErrorCode::Conflict => StatusCode::CONFLICT,
+            ErrorCode::Cancelled => StatusCode::CONFLICT,
+            ErrorCode::Timeout => StatusCode::GATEWAY_TIMEOUT,
+            ErrorCode::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Storage => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::Io => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn body(p: &Problem) -> Value {
+        let mut details = Map::new();
+        if let Some(field) = &p.field {
+            details.insert("field".into(), json!(field));
+            details.insert("location".into(), json!(p.location));
+        }
+        json!({"error": p.message, "code": p.code, "details": details})
+    }
+}
+
+type Result<T> = std::result::Result<T, ApiError<Dashboard>>;
+
+/// 000's routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/models", get(list_models))
+        .route("/api/runs", post(submit_run))
+        .route("/api/runs/{run_id}/status", get(run_status))
+        .route("/api/runs/{run_id}/results", get(run_results))
+}
+
+/// 000's `RunCreate`.
+#[derive(Debug, Deserialize)]
+pub struct RunCreate {
+    pub model_id: String,
+    pub inputs: Map<String, Value>,
+}
+
+async fn list_models(State(state): State<AppState>) -> Result<Response> {
+    let models = state.call(|r| r.catalog()).await?;
+    let models: Vec<Value> =
+        models.into_iter().map(|m| json!({"id": m.id, "name": m.name, "description": m.description, "params": m.params})).collect();
+    Ok(axum::Json(json!({"models": models})).into_response())
+}
+
+async fn submit_run(State(state): State<AppState>, JsonBody(body, ..): JsonBody<Dashboard, RunCreate>) -> Result<Response> {
+    let run = state.call(move |r| r.run_catalog_model(&body.model_id, Value::Object(body.inputs), None)).await?;
+    Ok((StatusCode::CREATED, axum::Json(json!({"run_id": run.id, "status": run.status, "created_at": run.created_at}))).into_response())
+}
+
+/// 000's `RunStatus`, with the optional timestamps and, for a failed run, its error.
+pub fn run_status_json(run: &Run) -> Value {
+    let mut out = json!({
+        "run_id": run.id,
+        "status": run.status,
+        "progress": run.progress,
+        "message": run.message,
+        "created_at": run.created_at,
+        "started_at": run.started_at,
+        "updated_at": run.updated_at,
+        "finished_at": run.finished_at,
+    });
+    if let Some(error) = &run.error {
+        out["error"] = json!(error);
+    }
+    out
+}
+
+async fn run_status(State(state): State<AppState>, Path(run_id): Path<String>) -> Result<Response> {
+    let run = state.call(move |r| r.get_run(&run_id)).await?;
+    Ok(axum::Json(run_status_json(&run)).into_response())
+}
+
+async fn run_results(State(state): State<AppState>, Path(run_id): Path<String>) -> Result<Response> {
+    let id = run_id.clone();
+    let results = state.call(move |r| r.run_results(&id)).await?;
+    Ok(axum::Json(json!({"run_id": run_id, "summary": results.summary, "rows": results.rows})).into_response())
+}

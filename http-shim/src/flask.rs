@@ -1,0 +1,394 @@
+//! 004, the Flask training backend (`http://127.0.0.1:8080`): layer-list model definitions, one
+//! training run at a time with live SSE events, cancel, promote a run, and inference on 784 pixels.
+//! Errors: `{error}`.
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::sse::Event as SseEvent;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use modelrunner::{
+    ErrorCode, Event, EventBody, MAX_LIMIT, Model, ModelPatch, ModelSpec, PageRequest, Run, RunFilter, RunKind, RunSpec, RunStatus, Runner,
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::errors::{ApiError, Front, JsonBody, Problem};
+use crate::sse;
+use crate::state::AppState;
+
+/// 004's error conventions.
+#[derive(Debug)]
+pub struct Flask;
+
+impl Front for Flask {
+    const BAD_INPUT: StatusCode = StatusCode::BAD_REQUEST;
+
+    fn status(code: ErrorCode) -> StatusCode {
+        match code {
+            ErrorCode::NotFound => StatusCode::NOT_FOUND,
+            ErrorCode::Validation => StatusCode::BAD_REQUEST,
+            ErrorCode::Conflict => StatusCode::CONFLICT,
+            ErrorCode::NotReady => StatusCode::CONFLICT,
+            ErrorCode::Cancelled => StatusCode::CONFLICT,
+            ErrorCode::Timeout => StatusCode::GATEWAY_TIMEOUT,
+            ErrorCode::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Storage => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::Io => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn body(p: &Problem) -> Value {
+        json!({"error": p.message})
+    }
+}
+
+type Result<T> = std::result::Result<T, ApiError<Flask>>;
+
+/// The task that trains 004's networks.
+const TRAIN_TASK: &str = "neural_train";
+
+/// 004's routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/models", get(list_models).post(upsert_model))
+        .route("/api/models/{model_id}", get(get_model))
+        .route("/api/models/{model_id}/save", post(save_model))
+        .route("/api/train", post(train))
+        .route("/api/train/{run_id}/cancel", post(cancel))
+        .route("/api/runs/{run_id}/events", get(events))
+        .route("/api/infer", post(infer))
+}
+
+/// A training run as 004 shows it (`state` for the status).
+fn run_json(run: &Run) -> Value {
+    json!({
+        "run_id": run.id,
+        "model_id": run.model_id,
+        "state": run.status,
+        "progress": run.progress,
+        "message": run.message,
+        "current_epoch": run.current_epoch,
+        "current_loss": run.current_loss,
+        "metrics": run.metrics,
+        "saved_model_path": run.artifacts.get("model_path"),
+        "error": run.error,
+        "device": run.device,
+        "created_at": run.created_at,
+        "started_at": run.started_at,
+        "finished_at": run.finished_at,
+    })
+}
+
+/// 004's model summary: definition, training flags, run count and the latest succeeded run; with
+/// `all_runs`, every training run of the model too (newest first).
+fn summary(r: &Runner, model: &Model, all_runs: bool) -> modelrunner::Result<Value> {
+    let limit = if all_runs { MAX_LIMIT } else { 1 };
+    let runs = r.list_runs(&RunFilter {
+        model_id: Some(model.id.clone()),
+        kind: Some(RunKind::Train),
+        page: PageRequest { limit, offset: 0 },
+        ..RunFilter::default()
+    })?;
+    let last_succeeded = r.list_runs(&RunFilter {
+        model_id: Some(model.id.clone()),
+        kind: Some(RunKind::Train),
+        status: Some(RunStatus::Succeeded),
+        page: PageRequest { limit: 1, offset: 0 },
+        ..RunFilter::default()
+    })?;
+    let exists = model.saved_model_path.as_deref().is_some_and(|p| std::path::Path::new(p).is_file());
+    let mut out = json!({
+        "model_id": model.id,
+        "name": model.name,
+        "description": model.description,
+        "architecture": model.architecture,
+        "hyperparams": model.hyperparams,
+        "trained": model.trained,
+        "saved_model_path": model.saved_model_path,
+        "saved_model_exists": exists,
+        "trained_run_id": model.trained_run_id,
+        "last_trained_at": model.last_trained_at,
+        "status": model.status,
+        "runs_total": runs.total,
+        "last_run": last_succeeded.items.first().map(run_json),
+        "created_at": model.created_at,
+        "updated_at": model.updated_at,
+    });
+    if all_runs {
+        out["runs"] = runs.items.iter().map(run_json).collect();
+    }
+    Ok(out)
+}
+
+async fn list_models(State(state): State<AppState>) -> Result<Response> {
+    let summaries = state
+        .call(|r| {
+            let mut out = Vec::new();
+            let mut page = PageRequest { limit: MAX_LIMIT, offset: 0 };
+            loop {
+                let batch = r.list_models(&modelrunner::ModelFilter { page, ..Default::default() })?;
+                for model in &batch.items {
+                    out.push(summary(r, model, false)?);
+                }
+                if batch.items.len() < page.limit as usize {
+                    return Ok(out);
+                }
+                page.offset += batch.items.len() as u64;
+            }
+        })
+        .await?;
+    Ok(axum::Json(summaries).into_response())
+}
+
+async fn get_model(State(state): State<AppState>, Path(model_id): Path<String>) -> Result<Response> {
+    let out = state.call(move |r| summary(r, &r.get_model(&model_id)?, true)).await?;
+    Ok(axum::Json(out).into_response())
+}
+
+/// `POST /api/models`: create, or update only the fields given.
+#[derive(Debug, Deserialize)]
+struct ModelUpsert {
+    model_id: Option<String>,
+    name: Option<String>,
+    description: Option<String>,
+    architecture: Option<Value>,
+    hyperparams: Option<Value>,
+    trained: Option<bool>,
+    saved_model_path: Option<String>,
+}
+
+async fn upsert_model(State(state): State<AppState>, JsonBody(body, ..): JsonBody<Flask, ModelUpsert>) -> Result<Response> {
+    let (created, out) = state
+        .call(move |r| {
+            if let Some(path) = &body.saved_model_path {
+                // Checked before anything is written.
+                modelrunner::nn::saved::SavedModel::read(std::path::Path::new(path), "saved_model_path")?;
+            }
+            let existing = match &body.model_id {
+                Some(id) => match r.get_model(id) {
+                    Ok(m) => Some(m),
+                    Err(modelrunner::Error::NotFound { .. }) => None,
+                    Err(e) => return Err(e),
+                },
+                None => None,
+            };
+            let created = existing.is_none();
+            let mut model = match existing {
+                Some(m) => {
+                    let patch = ModelPatch {
+                        name: body.name,
+                        description: body.description,
+                        architecture: body.architecture,
+                        hyperparams: body.hyperparams,
+                        ..ModelPatch::default()
+                    };
+                    if patch == ModelPatch::default() { m } else { r.update_model(&m.id, patch)? }
+                }
+                None => r.create_model(ModelSpec {
+                    id: body.model_id.clone(),
+                    name: body.name.unwrap_or_else(|| body.model_id.clone().unwrap_or_else(|| "Untitled model".into())),
+                    description: body.description,
+                    architecture: body.architecture,
+                    hyperparams: body.hyperparams,
+                    ..ModelSpec::default()
+                })?,
+            };
+            match (body.trained, body.saved_model_path) {
+                (Some(false), _) => model = r.save_model_definition(&model.id, None, None)?,
+                (_, Some(path)) => model = r.attach_saved_model(&model.id, &path)?,
+                (Some(true), None) if !model.trained => {
+                    return Err(modelrunner::Error::Conflict(format!(
+                        "model {} has no saved weights: give saved_model_path, or promote a succeeded run with POST /api/models/{}/save",
+                        model.id, model.id
+                    )));
+                }
+                _ => {}
+            }
+            Ok((created, summary(r, &model, false)?))
+        })
+        .await?;
+    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, axum::Json(out)).into_response())
+}
+
+/// `POST /api/models/<id>/save`: a definition (no `run_id`), or the promotion of a succeeded run.
+#[derive(Debug, Deserialize)]
+struct SaveBody {
+    run_id: Option<String>,
+    name: Option<String>,
+    description: Option<String>,
+    architecture: Option<Value>,
+    hyperparams: Option<Value>,
+}
+
+async fn save_model(
+    State(state): State<AppState>,
+    Path(model_id): Path<String>,
+    JsonBody(body, ..): JsonBody<Flask, SaveBody>,
+) -> Result<Response> {
+    let out = state
+        .call(move |r| {
+            let model = match body.run_id {
+                Some(run_id) => {
+                    let model = r.promote_run(&model_id, &run_id)?;
+                    let mut out = summary(r, &model, false)?;
+                    out["run_id"] = json!(run_id);
+                    return Ok(out);
+                }
+                None => match r.get_model(&model_id) {
+                    Ok(_) => r.save_model_definition(&model_id, body.architecture, body.hyperparams)?,
+                    Err(modelrunner::Error::NotFound { .. }) => r.create_model(ModelSpec {
+                        id: Some(model_id.clone()),
+                        name: body.name.unwrap_or_else(|| model_id.clone()),
+                        description: body.description,
+                        architecture: body.architecture,
+                        hyperparams: body.hyperparams,
+                        ..ModelSpec::default()
+                    })?,
+                    Err(e) => return Err(e),
+                },
+            };
+            summary(r, &model, false)
+        })
+        .await?;
+    Ok(axum::Json(out).into_response())
+}
+
+/// `POST /api/train`: a definition to train (new model unless `model_id` names one).
+#[derive(Debug, Deserialize)]
+struct TrainBody {
+    model_id: Option<String>,
+    name: Option<String>,
+    description: Option<String>,
+    architecture: Option<Value>,
+    hyperparams: Option<Value>,
+}
+
+/// The active (queued or running) training run, if any.
+fn active_training(r: &Runner) -> modelrunner::Result<Option<String>> {
+    for status in [RunStatus::Running, RunStatus::Queued] {
+        let page = r.list_runs(&RunFilter {
+            task: Some(TRAIN_TASK.into()),
+            status: Some(status),
+            page: PageRequest { limit: 1, offset: 0 },
+            ..RunFilter::default()
+        })?;
+        if let Some(run) = page.items.first() {
+            return Ok(Some(run.id.clone()));
+        }
+    }
+    Ok(None)
+}
+
+async fn train(State(state): State<AppState>, JsonBody(body, ..): JsonBody<Flask, TrainBody>) -> Result<Response> {
+    // One check-then-submit at a time, so two requests cannot both find no active run.
+    let _gate = state.train_gate.lock().await;
+    let (model_id, run) = state
+        .call(move |r| {
+            if let Some(active) = active_training(r)? {
+                return Err(modelrunner::Error::Conflict(format!(
+                    "training run {active} is still active; only one training run may be active at a time"
+                )));
+            }
+            let mut inputs = serde_json::Map::new();
+            if let Some(a) = &body.architecture {
+                inputs.insert("architecture".into(), a.clone());
+            }
+            let spec = RunSpec::task(RunKind::Train, TRAIN_TASK)
+                .with_inputs(Value::Object(inputs))
+                .with_hyperparams(body.hyperparams.clone().unwrap_or_else(|| json!({})));
+            let existing = match &body.model_id {
+                Some(id) => match r.get_model(id) {
+                    Ok(m) => Some(m),
+                    Err(modelrunner::Error::NotFound { .. }) => None,
+                    Err(e) => return Err(e),
+                },
+                None => None,
+            };
+            match existing {
+                Some(model) => Ok((model.id.clone(), r.submit(spec.with_model(model.id))?)),
+                None => {
+                    let model = ModelSpec {
+                        id: body.model_id,
+                        name: body.name.unwrap_or_else(|| "Untitled model".into()),
+                        description: body.description,
+                        architecture: body.architecture,
+                        hyperparams: body.hyperparams,
+                        ..ModelSpec::default()
+                    };
+                    let (model, run) = r.create_model_and_train(model, spec)?;
+                    Ok((model.id, run))
+                }
+            }
+        })
+        .await?;
+    let out = json!({
+        "model_id": model_id,
+        "run_id": run.id,
+        "state": run.status,
+        "events_url": format!("/api/runs/{}/events", run.id),
+    });
+    Ok((StatusCode::ACCEPTED, axum::Json(out)).into_response())
+}
+
+async fn cancel(State(state): State<AppState>, Path(run_id): Path<String>) -> Result<Response> {
+    let run = state
+        .call(move |r| {
+            let run = r.get_run(&run_id)?;
+            if run.status.is_terminal() {
+                return Err(modelrunner::Error::Conflict(format!(
+                    "run {run_id} is {}; only queued or running runs can be cancelled",
+                    run.status
+                )));
+            }
+            r.cancel_run(&run_id)
+        })
+        .await?;
+    let out = json!({"run_id": run.id, "state": run.status, "message": "cancellation requested"});
+    Ok((StatusCode::ACCEPTED, axum::Json(out)).into_response())
+}
+
+/// One core event as 004's SSE: `state` and `metric` (its documented events), `progress` and `log`.
+fn render(event: &Event) -> Option<SseEvent> {
+    let (name, data) = match &event.body {
+        EventBody::State { status, message, error } => {
+            ("state", json!({"run_id": event.run_id, "state": status, "message": message, "error": error, "at": event.at}))
+        }
+        EventBody::Metric { name, step, value } => {
+            ("metric", json!({"run_id": event.run_id, "name": name, "step": step, "value": value, "at": event.at}))
+        }
+        EventBody::Progress { progress, message, epoch, loss } => (
+            "progress",
+            json!({"run_id": event.run_id, "progress": progress, "message": message, "epoch": epoch, "loss": loss, "at": event.at}),
+        ),
+        EventBody::Log { line } => ("log", json!({"run_id": event.run_id, "line": line, "at": event.at})),
+    };
+    Some(SseEvent::default().event(name).data(data.to_string()))
+}
+
+async fn events(State(state): State<AppState>, Path(run_id): Path<String>, headers: HeaderMap) -> Result<Response> {
+    sse::run_stream::<Flask>(&state, run_id, sse::last_event_id(&headers), render).await
+}
+
+/// `POST /api/infer`.
+#[derive(Debug, Deserialize)]
+struct InferBody {
+    run_id: String,
+    pixels: Vec<f64>,
+}
+
+async fn infer(State(state): State<AppState>, JsonBody(body, ..): JsonBody<Flask, InferBody>) -> Result<Response> {
+    let timeout = state.settings.infer_timeout;
+    let run_id = body.run_id.clone();
+    let (_, results) = state.call(move |r| r.predict(&body.run_id, json!([body.pixels]), timeout)).await?;
+    let row = results.rows.into_iter().next().unwrap_or_default();
+    // MNIST's classes are the digits: 004 answers with the digit as a number.
+    let label = match &row["prediction"] {
+        Value::String(s) => s.parse::<i64>().map_or_else(|_| json!(s), |n| json!(n)),
+        other => other.clone(),
+    };
+    Ok(axum::Json(json!({"run_id": run_id, "label": label, "probabilities": row["probabilities"]})).into_response())
+}

@@ -1,0 +1,109 @@
+//! `modelrunner-http`: serves the documented REST APIs on one runner. Port 8000 serves 000 (and
+//! `/health`); port 8080 serves 004. Every flag has an environment variable.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+use modelrunner::{ConfigPatch, Runner, RunnerOptions};
+use modelrunner_http::{AppState, HttpOptions, Settings, routers};
+
+#[derive(Debug, Parser)]
+#[command(name = "modelrunner-http", version, about = "The REST APIs of modelrunner, on one in-process runner")]
+struct Args {
+    /// SQLite database of the runner (created when missing).
+    #[arg(long, env = "MODELRUNNER_DB", default_value = "./modelrunner.db")]
+    db: PathBuf,
+    /// Where stored files, weights and artifacts go (default: beside the database).
+    #[arg(long, env = "MODELRUNNER_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// The directory training files named by path must live under (absolute, existing).
+    #[arg(long, env = "MODELRUNNER_DATA_ROOT")]
+    data_root: Option<PathBuf>,
+    /// Worker threads that execute runs.
+    #[arg(long, env = "MODELRUNNER_WORKERS")]
+    workers: Option<usize>,
+    /// Device for training and inference: cpu, cuda:N or auto.
+    #[arg(long, env = "MODELRUNNER_DEVICE")]
+    device: Option<String>,
+    /// Address of 000's API, the health checks (and, as they land, 001, 002, 003 and the docs).
+    #[arg(long, env = "MODELRUNNER_LISTEN", default_value = "127.0.0.1:8000")]
+    listen: SocketAddr,
+    /// Address of 004's API (the Flask backend's port).
+    #[arg(long, env = "MODELRUNNER_LISTEN_FLASK", default_value = "127.0.0.1:8080")]
+    listen_flask: SocketAddr,
+    /// Largest request body in bytes (413 beyond).
+    #[arg(long, env = "MODELRUNNER_MAX_BODY_BYTES", default_value_t = 64 * 1024 * 1024)]
+    max_body_bytes: usize,
+    /// Seconds between `: keep-alive` comments on an idle event stream.
+    #[arg(long, env = "MODELRUNNER_SSE_KEEP_ALIVE", default_value_t = 15)]
+    sse_keep_alive: u64,
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = Args::parse();
+    let mut options = RunnerOptions::new();
+    if let Some(n) = args.workers {
+        options = options.workers(n);
+    }
+    if let Some(dir) = &args.data_dir {
+        options = options.data_dir(dir);
+    }
+    let runner = Runner::open_with(&args.db, options)?;
+    if args.data_root.is_some() || args.device.is_some() {
+        let data_root = args.data_root.as_ref().map(|p| std::path::absolute(p).map(|p| p.display().to_string())).transpose()?;
+        runner.update_config(ConfigPatch { data_root, device: args.device.clone(), ..ConfigPatch::default() })?;
+    }
+    // What the documents' examples use is there from the first start.
+    runner.install_catalog()?;
+
+    let settings = Settings { keep_alive: Duration::from_secs(args.sse_keep_alive.max(1)), ..Settings::default() };
+    let state = AppState::new(runner.clone(), settings);
+    let routers = routers(state, &HttpOptions { max_body_bytes: args.max_body_bytes });
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(async move {
+        let main = tokio::net::TcpListener::bind(args.listen).await?;
+        let flask = tokio::net::TcpListener::bind(args.listen_flask).await?;
+        eprintln!("modelrunner-http: 000 and /health on http://{}, 004 on http://{}", main.local_addr()?, flask.local_addr()?);
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        };
+        let a = tokio::spawn(axum::serve(main, routers.main).with_graceful_shutdown(stopped(stop_rx.clone())).into_future());
+        let b = tokio::spawn(axum::serve(flask, routers.flask).with_graceful_shutdown(stopped(stop_rx)).into_future());
+        shutdown_signal().await;
+        eprintln!("modelrunner-http: shutting down");
+        let _ = stop_tx.send(true);
+        let _ = tokio::time::timeout(Duration::from_secs(5), async {
+            let _ = a.await;
+            let _ = b.await;
+        })
+        .await;
+        Ok::<_, std::io::Error>(())
+    })?;
+    runner.shutdown(Duration::from_secs(10));
+    Ok(())
+}
+
+/// Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}

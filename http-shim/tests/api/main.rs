@@ -1,0 +1,6 @@
+//! The shim over a real socket: every endpoint, its documented errors, and the documents' own examples.
+
+mod common;
+mod dashboard;
+mod flask;
+mod shell_flow;
