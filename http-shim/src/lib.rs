@@ -2,6 +2,7 @@
 //! core. Handlers only translate HTTP to core calls and back:
 //!
 //! * [`dashboard`]: 000, the Model Runner Dashboard (`:8000/api/models`, `/api/runs/...`);
+//! * [`nex`]: 001, ML Model Development (`:8000/api/ml-development/...`);
 //! * [`flask`]: 004, the Flask training backend (`:8080/api/...`, with SSE events);
 //! * [`health`]: `/health` and `/health/redis`.
 //!
@@ -11,6 +12,7 @@ pub mod dashboard;
 pub mod errors;
 pub mod flask;
 pub mod health;
+pub mod nex;
 pub mod sse;
 pub mod state;
 
@@ -39,7 +41,7 @@ impl Default for HttpOptions {
 /// The routers of the two listeners.
 #[derive(Debug)]
 pub struct Routers {
-    /// 000's API and `/health` (documented base `http://localhost:8000`).
+    /// 000's and 001's APIs and `/health` (documented base `http://localhost:8000`).
     pub main: Router,
     /// 004's API (documented base `http://127.0.0.1:8080`).
     pub flask: Router,
@@ -47,8 +49,12 @@ pub struct Routers {
 
 /// Builds both routers on one state.
 pub fn routers(state: AppState, options: &HttpOptions) -> Routers {
+    let nex = nex::routes()
+        .fallback(|| async { not_found::<nex::Nex>() })
+        .method_not_allowed_fallback(|| async { method_not_allowed::<nex::Nex>() });
     let main = Router::new()
         .merge(dashboard::routes())
+        .nest("/api/ml-development", nex)
         .merge(health::routes())
         .fallback(|| async { not_found::<dashboard::Dashboard>() })
         .method_not_allowed_fallback(|| async { method_not_allowed::<dashboard::Dashboard>() });

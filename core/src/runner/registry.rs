@@ -59,20 +59,15 @@ impl Runner {
     /// Adds 000's catalog entries (`linear_reg`, `xgb_forecast`, `simulator`) that are not in the
     /// registry yet; returns the three entries as stored. Entries already there are left as they are.
     pub fn install_catalog(&self) -> Result<Vec<Model>> {
-        crate::catalog::entries()
-            .into_iter()
-            .map(|spec| {
-                let id = spec.id.clone().unwrap_or_default();
-                match self.get_model(&id) {
-                    Err(Error::NotFound { .. }) => match self.create_model(spec) {
-                        // Another thread installed it first.
-                        Err(Error::Conflict(_)) => self.get_model(&id),
-                        other => other,
-                    },
-                    other => other,
-                }
-            })
-            .collect()
+        let specs = crate::catalog::entries().into_iter().map(|s| (s.id.clone().unwrap_or_default(), s));
+        install_missing(specs, |id| self.get_model(id), |spec| self.create_model(spec))
+    }
+
+    /// Adds 001's baseline recipes that are missing (one per family, `recipe_pricing_base`, …; see
+    /// [`crate::catalog::baseline_recipes`]); returns all four.
+    pub fn install_baseline_recipes(&self) -> Result<Vec<Recipe>> {
+        let specs = crate::catalog::baseline_recipes().into_iter().map(|s| (s.id.clone().unwrap_or_default(), s));
+        install_missing(specs, |id| self.get_recipe(id), |spec| self.create_recipe(spec))
     }
 
     /// A registry entry by id.
@@ -425,4 +420,21 @@ fn check_promotion(conn: &Connection, model: &Model, config: &crate::domain::con
         }
     }
     Ok(())
+}
+
+/// Gets each entry by id, creating the missing ones (another thread creating one first is fine).
+fn install_missing<S, T>(
+    specs: impl Iterator<Item = (String, S)>,
+    get: impl Fn(&str) -> Result<T>,
+    create: impl Fn(S) -> Result<T>,
+) -> Result<Vec<T>> {
+    specs
+        .map(|(id, spec)| match get(&id) {
+            Err(Error::NotFound { .. }) => match create(spec) {
+                Err(Error::Conflict(_)) => get(&id),
+                other => other,
+            },
+            other => other,
+        })
+        .collect()
 }

@@ -278,7 +278,8 @@ impl Runner {
     }
 
     /// Reports on a run (001's update): metrics, artifacts and log lines for any run; status, progress,
-    /// message and error only for external runs (a run executed here is the executor's to move).
+    /// message and error only for external runs (a run executed here is the executor's to move; reporting
+    /// the status it already has is allowed and changes nothing).
     pub fn report_run(&self, id: &str, report: RunReport) -> Result<Run> {
         if let Some(p) = report.progress
             && p > 100
@@ -312,7 +313,8 @@ fn write_cancelled(conn: &rusqlite::Connection, fx: &mut store::Effects, id: &st
 fn apply_report(conn: &rusqlite::Connection, fx: &mut store::Effects, id: &str, report: RunReport) -> Result<Run> {
     let run = runs::get(conn, id)?;
     let executed = run.task.is_some();
-    let moves_state = report.status.is_some() || report.progress.is_some() || report.error.is_some();
+    // A status equal to the run's own is no move (a client confirming a finished run's outcome).
+    let moves_state = report.status.is_some_and(|s| s != run.status) || report.progress.is_some() || report.error.is_some();
     if executed && moves_state {
         return Err(Error::Conflict(format!("run {id} is executed by the runner; only metrics, artifacts and logs can be reported")));
     }

@@ -123,3 +123,35 @@ impl Runner {
         })
     }
 }
+
+impl Runner {
+    /// Submits 001's run of a recipe: a `family` run of `kind` (train, eval or backtest) whose
+    /// hyperparameters are the `hyperparams` of the recipe version's manifest (the given version, else
+    /// the recipe's latest), linked to the recipe, the version and `model_id`.
+    pub fn submit_recipe_run(
+        &self,
+        kind: RunKind,
+        recipe_id: &str,
+        recipe_version_id: Option<&str>,
+        model_id: Option<String>,
+        submitted_by: Option<String>,
+    ) -> Result<Run> {
+        let recipe = self.get_recipe(recipe_id).map_err(|e| super::runs::ref_error(e, "recipe_id"))?;
+        let version_id = match recipe_version_id.map(str::to_owned).or(recipe.latest_version_id) {
+            Some(id) => id,
+            None => return Err(Error::invalid("recipe_version_id", format!("recipe {recipe_id} has no version"))),
+        };
+        let version = self.get_recipe_version(recipe_id, &version_id).map_err(|e| super::runs::ref_error(e, "recipe_version_id"))?;
+        let hyperparams = match version.manifest.get("hyperparams") {
+            None | Some(Value::Null) => json!({}),
+            Some(h) if h.is_object() => h.clone(),
+            Some(_) => return Err(Error::invalid("manifest.hyperparams", "must be an object")),
+        };
+        let mut spec = RunSpec::task(kind, "family").with_hyperparams(hyperparams);
+        spec.recipe_id = Some(recipe_id.to_owned());
+        spec.recipe_version_id = Some(version_id);
+        spec.model_id = model_id;
+        spec.submitted_by = submitted_by;
+        self.submit(spec)
+    }
+}

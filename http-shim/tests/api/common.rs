@@ -8,7 +8,7 @@ use serde_json::Value;
 
 #[derive(Debug)]
 pub struct Shim {
-    /// `http://127.0.0.1:PORT` of the 8000 listener (000, health).
+    /// `http://127.0.0.1:PORT` of the 8000 listener (000, 001, health).
     pub main: String,
     /// `http://127.0.0.1:PORT` of the 8080 listener (004).
     pub flask: String,
@@ -27,6 +27,7 @@ pub async fn start_with(settings: Settings, options: HttpOptions) -> Shim {
     let runner = tokio::task::spawn_blocking(move || {
         let runner = Runner::open_with(&db, RunnerOptions::new().workers(2)).unwrap();
         runner.install_catalog().unwrap();
+        runner.install_baseline_recipes().unwrap();
         runner
     })
     .await

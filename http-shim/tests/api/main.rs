@@ -3,4 +3,5 @@
 mod common;
 mod dashboard;
 mod flask;
+mod nex;
 mod shell_flow;
