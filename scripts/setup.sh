@@ -86,6 +86,17 @@ if [ ! -x "$venv/bin/maturin" ] || [ ! -x "$venv/bin/mypy" ] || ! "$venv/bin/pyt
     echo "setup: maturin, pytest and mypy in $venv" >&2
 fi
 
+# The HTTP shim's tests run the documents' own clients: 002's Python SDK (requests) and 000's shell flow
+# (curl and jq).
+if ! "$venv/bin/python" -c "import requests" 2>/dev/null; then
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "requests==2.32.5" >&2
+    echo "setup: requests in $venv" >&2
+fi
+if ! command -v curl >/dev/null 2>&1 || ! command -v jq >/dev/null 2>&1; then
+    echo "setup: installing curl and jq" >&2
+    apt-get update -qq >&2 && apt-get install -y -qq curl jq >&2
+fi
+
 echo "export LIBTORCH='$torch_dir'"
 # PyO3 builds against the venv's Python (the same for every cargo call, so nothing rebuilds).
 echo "export PYO3_PYTHON='$venv/bin/python'"

@@ -2,6 +2,7 @@
 //! core. Handlers only translate HTTP to core calls and back:
 //!
 //! * [`dashboard`]: 000, the Model Runner Dashboard (`:8000/api/models`, `/api/runs/...`);
+//! * [`jobs`]: 002, the AI Job Queue System (`:8000/jobs/...`);
 //! * [`nex`]: 001, ML Model Development (`:8000/api/ml-development/...`);
 //! * [`flask`]: 004, the Flask training backend (`:8080/api/...`, with SSE events);
 //! * [`health`]: `/health` and `/health/redis`.
@@ -12,6 +13,7 @@ pub mod dashboard;
 pub mod errors;
 pub mod flask;
 pub mod health;
+pub mod jobs;
 pub mod nex;
 pub mod sse;
 pub mod state;
@@ -41,7 +43,7 @@ impl Default for HttpOptions {
 /// The routers of the two listeners.
 #[derive(Debug)]
 pub struct Routers {
-    /// 000's and 001's APIs and `/health` (documented base `http://localhost:8000`).
+    /// 000's, 001's and 002's APIs and `/health` (documented base `http://localhost:8000`).
     pub main: Router,
     /// 004's API (documented base `http://127.0.0.1:8080`).
     pub flask: Router,
@@ -55,6 +57,7 @@ pub fn routers(state: AppState, options: &HttpOptions) -> Routers {
     let main = Router::new()
         .merge(dashboard::routes())
         .nest("/api/ml-development", nex)
+        .merge(jobs::routes())
         .merge(health::routes())
         .fallback(|| async { not_found::<dashboard::Dashboard>() })
         .method_not_allowed_fallback(|| async { method_not_allowed::<dashboard::Dashboard>() });

@@ -1,5 +1,5 @@
-//! `modelrunner-http`: serves the documented REST APIs on one runner. Port 8000 serves 000 and 001
-//! (and `/health`); port 8080 serves 004. Every flag has an environment variable.
+//! `modelrunner-http`: serves the documented REST APIs on one runner. Port 8000 serves 000, 001 and
+//! 002 (and `/health`); port 8080 serves 004. Every flag has an environment variable.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -27,7 +27,7 @@ struct Args {
     /// Device for training and inference: cpu, cuda:N or auto.
     #[arg(long, env = "MODELRUNNER_DEVICE")]
     device: Option<String>,
-    /// Address of 000's and 001's APIs and the health checks (and, as they land, 002, 003 and the docs).
+    /// Address of 000's, 001's and 002's APIs and the health checks (and, as they land, 003 and the docs).
     #[arg(long, env = "MODELRUNNER_LISTEN", default_value = "127.0.0.1:8000")]
     listen: SocketAddr,
     /// Address of 004's API (the Flask backend's port).
@@ -66,7 +66,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     rt.block_on(async move {
         let main = tokio::net::TcpListener::bind(args.listen).await?;
         let flask = tokio::net::TcpListener::bind(args.listen_flask).await?;
-        eprintln!("modelrunner-http: 000, 001 and /health on http://{}, 004 on http://{}", main.local_addr()?, flask.local_addr()?);
+        eprintln!("modelrunner-http: 000, 001, 002 and /health on http://{}, 004 on http://{}", main.local_addr()?, flask.local_addr()?);
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|stop| *stop).await;

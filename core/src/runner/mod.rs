@@ -9,6 +9,8 @@ pub use records::OutputDirCheck;
 mod runs;
 mod serving;
 
+pub use serving::TrainingJob;
+
 use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};

@@ -32,8 +32,25 @@ impl Runner {
     ///
     /// Unknown reference: [`Error::NotFound`]. A run that has not succeeded, or a model without saved
     /// weights: [`Error::Conflict`]. Input that does not fit the model: a validation error on
-    /// `inputs.input_data`, and nothing is queued.
+    /// `inputs.input_data`, and nothing is queued. A failed inference run: [`Error::Internal`].
     pub fn predict(&self, model_ref: &str, input_data: Value, timeout: Duration) -> Result<(Run, RunResults)> {
+        let run = self.submit_prediction(model_ref, input_data, None)?;
+        let done = self.wait(&run.id, timeout)?;
+        match done.status {
+            RunStatus::Succeeded => {
+                let results = self.run_results(&done.id)?;
+                Ok((done, results))
+            }
+            status => {
+                let reason = done.error.as_ref().map_or_else(|| status.to_string(), |e| format!("{}: {}", e.code, e.message));
+                Err(Error::Internal(format!("inference run {} {status}: {reason}", done.id)))
+            }
+        }
+    }
+
+    /// Submits the inference run [`Runner::predict`] waits for (002's inference job), with optional
+    /// `parameters` (`{"probability": true}` for class probabilities from a classic model).
+    pub fn submit_prediction(&self, model_ref: &str, input_data: Value, parameters: Option<Value>) -> Result<Run> {
         let (predict_task, model_id) = match self.get_run(model_ref) {
             Ok(run) => (self.predict_task_of(&run, model_ref)?, run.model_id),
             Err(Error::NotFound { .. }) => {
@@ -56,22 +73,12 @@ impl Runner {
         let mut spec =
             RunSpec::task(RunKind::Inference, predict_task).with_inputs(json!({"model_id": model_ref, "input_data": input_data}));
         spec.model_id = model_id;
-        let run = self.submit(spec)?;
-        let done = self.wait(&run.id, timeout)?;
-        match done.status {
-            RunStatus::Succeeded => {
-                let results = self.run_results(&done.id)?;
-                Ok((done, results))
-            }
-            status => {
-                let reason = done.error.as_ref().map_or_else(|| status.to_string(), |e| format!("{}: {}", e.code, e.message));
-                Err(Error::Internal(format!("inference run {} {status}: {reason}", done.id)))
-            }
+        if let Some(p) = parameters {
+            spec.inputs["parameters"] = p;
         }
+        self.submit(spec)
     }
-}
 
-impl Runner {
     /// The inference task for a training run's saved model; the run must have succeeded.
     fn predict_task_of(&self, training: &Run, model_ref: &str) -> Result<&'static str> {
         let task = match training.task.as_deref() {
@@ -153,5 +160,67 @@ impl Runner {
         spec.model_id = model_id;
         spec.submitted_by = submitted_by;
         self.submit(spec)
+    }
+}
+
+/// 002's training job: a model type trained on a file, routed to a queue by its framework table.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TrainingJob {
+    pub model_type: String,
+    /// A file under the configured data root (absolute, or relative to it).
+    pub data_path: String,
+    #[serde(default)]
+    pub hyperparameters: Option<Value>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub requires_gpu: bool,
+    #[serde(default)]
+    pub framework_override: Option<String>,
+    #[serde(default)]
+    pub submitted_by: Option<String>,
+}
+
+/// The model types a training job can train here, and the task that trains them.
+const TRAINABLE: &[(&str, &str)] =
+    &[("random_forest", "classic_train"), ("svm", "classic_train"), ("logistic_regression", "classic_train")];
+
+impl Runner {
+    /// Submits 002's training job: routed to its queue by [`crate::routing::route`] (the queue and the
+    /// rule that chose it are kept in the run's inputs), trained by the task for its model type.
+    /// A model type no engine here trains yet is a validation error on `model_type`.
+    pub fn submit_training_job(&self, job: TrainingJob) -> Result<Run> {
+        let route = crate::routing::route(&job.model_type, job.requires_gpu, job.framework_override.as_deref())?;
+        let model_type = job.model_type.trim().to_ascii_lowercase();
+        let Some((_, task)) = TRAINABLE.iter().find(|(t, _)| *t == model_type) else {
+            let known: Vec<&str> = TRAINABLE.iter().map(|(t, _)| *t).collect();
+            return Err(Error::invalid(
+                "model_type",
+                format!("no engine here trains {:?} yet; trainable model types: {}", job.model_type, known.join(", ")),
+            ));
+        };
+        let mut spec = RunSpec::task(RunKind::Train, *task)
+            .with_inputs(json!({"model_type": model_type, "data_path": job.data_path}))
+            .with_hyperparams(job.hyperparameters.unwrap_or_else(|| json!({})))
+            .on_queue(route.queue, 0);
+        spec.description = job.description;
+        spec.submitted_by = job.submitted_by;
+        spec.name = Some(format!("{model_type} ({})", route.rule));
+        self.submit(spec)
+    }
+
+    /// How long runs of `task` usually take: the median of its last 20 succeeded runs, `None` before
+    /// the first (002's `estimated_duration`).
+    pub fn typical_duration(&self, task: &str) -> Result<Option<Duration>> {
+        let page = self.list_runs(&crate::RunFilter {
+            task: Some(task.to_owned()),
+            status: Some(RunStatus::Succeeded),
+            page: crate::PageRequest { limit: 20, offset: 0 },
+            ..crate::RunFilter::default()
+        })?;
+        let mut took: Vec<Duration> =
+            page.items.iter().filter_map(|r| Some((r.finished_at? - r.started_at?).to_std().unwrap_or_default())).collect();
+        took.sort();
+        Ok(took.get(took.len() / 2).copied())
     }
 }

@@ -3,5 +3,6 @@
 mod common;
 mod dashboard;
 mod flask;
+mod jobs;
 mod nex;
 mod shell_flow;

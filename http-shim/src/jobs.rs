@@ -1,0 +1,293 @@
+//! 002, the AI Job Queue System: training jobs routed by framework, inference jobs, status with
+//! progress 0..1 and `pending`/`completed`, cancel by DELETE, and the job list. Errors:
+//! `{error, detail, status_code}`.
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use modelrunner::{ErrorCode, PageRequest, Run, RunFilter, RunKind, RunStatus, TrainingJob};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::errors::{ApiError, Front, JsonBody, Problem, QueryParams};
+use crate::state::AppState;
+
+/// 002's error conventions.
+#[derive(Debug)]
+pub struct Jobs;
+
+impl Front for Jobs {
+    const BAD_INPUT: StatusCode = StatusCode::UNPROCESSABLE_ENTITY;
+
+    fn status(code: ErrorCode) -> StatusCode {
+        match code {
+            ErrorCode::NotFound => StatusCode::NOT_FOUND,
+            ErrorCode::Validation => StatusCode::UNPROCESSABLE_ENTITY,
+            // "Job cannot be cancelled (already completed, failed, or cancelled)" is a 400 in 002.
+            ErrorCode::Conflict => StatusCode::BAD_REQUEST,
+            ErrorCode::NotReady => StatusCode::BAD_REQUEST,
+            ErrorCode::Cancelled => StatusCode::BAD_REQUEST,
+            ErrorCode::Timeout => StatusCode::GATEWAY_TIMEOUT,
+            ErrorCode::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Storage => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::Io => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn body(p: &Problem) -> Value {
+        let title = match p.status {
+            StatusCode::UNPROCESSABLE_ENTITY => "Validation error",
+            StatusCode::NOT_FOUND => "Not found",
+            StatusCode::BAD_REQUEST => "Bad request",
+            StatusCode::PAYLOAD_TOO_LARGE => "Payload too large",
+            StatusCode::METHOD_NOT_ALLOWED => "Method not allowed",
+            s if s.is_server_error() => "Internal server error",
+            _ => "Error",
+        };
+        json!({"error": title, "detail": p.message, "status_code": p.status.as_u16()})
+    }
+}
+
+type Result<T> = std::result::Result<T, ApiError<Jobs>>;
+
+/// How long `DELETE /jobs/{id}` waits for a running job to stop, so its answer can say `cancelled`.
+const CANCEL_WAIT: Duration = Duration::from_secs(10);
+
+/// 002's routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/jobs", get(list_jobs))
+        .route("/jobs/training", post(submit_training))
+        .route("/jobs/inference", post(submit_inference))
+        .route("/jobs/{job_id}/status", get(job_status))
+        .route("/jobs/{job_id}", axum::routing::delete(cancel_job).get(job_status))
+}
+
+/// 002's status vocabulary.
+pub fn job_status_name(status: RunStatus) -> &'static str {
+    match status {
+        RunStatus::Queued => "pending",
+        RunStatus::Running => "running",
+        RunStatus::Succeeded => "completed",
+        RunStatus::Failed => "failed",
+        RunStatus::Cancelled => "cancelled",
+    }
+}
+
+fn parse_job_status(s: &str) -> Option<RunStatus> {
+    match s {
+        "pending" | "queued" => Some(RunStatus::Queued),
+        "running" => Some(RunStatus::Running),
+        "completed" | "succeeded" => Some(RunStatus::Succeeded),
+        "failed" => Some(RunStatus::Failed),
+        "cancelled" => Some(RunStatus::Cancelled),
+        _ => None,
+    }
+}
+
+fn job_type(kind: RunKind) -> &'static str {
+    match kind {
+        RunKind::Train | RunKind::FineTune => "training",
+        RunKind::Inference => "inference",
+        RunKind::Eval => "eval",
+        RunKind::Backtest => "backtest",
+        RunKind::Simulate => "simulation",
+    }
+}
+
+/// `HH:MM:SS`.
+fn hms(d: Duration) -> String {
+    let s = d.as_secs().max(1);
+    format!("{:02}:{:02}:{:02}", s / 3600, (s / 60) % 60, s % 60)
+}
+
+fn accepted(run: &Run, estimate: Option<Duration>) -> Value {
+    json!({
+        "job_id": run.id,
+        "status": job_status_name(run.status),
+        "created_at": run.created_at,
+        "queue": run.queue,
+        "estimated_duration": estimate.map(hms),
+    })
+}
+
+#[derive(Debug, Deserialize)]
+struct TrainingBody {
+    model_type: String,
+    data_path: String,
+    hyperparameters: Option<Value>,
+    description: Option<String>,
+    #[serde(default)]
+    requires_gpu: bool,
+    framework_override: Option<String>,
+}
+
+async fn submit_training(State(state): State<AppState>, JsonBody(b, ..): JsonBody<Jobs, TrainingBody>) -> Result<Response> {
+    let job = TrainingJob {
+        model_type: b.model_type,
+        data_path: b.data_path,
+        hyperparameters: b.hyperparameters,
+        description: b.description,
+        requires_gpu: b.requires_gpu,
+        framework_override: b.framework_override,
+        submitted_by: None,
+    };
+    let out = state
+        .call(move |r| {
+            let run = r.submit_training_job(job)?;
+            let estimate = r.typical_duration(run.task.as_deref().unwrap_or_default())?;
+            Ok(accepted(&run, estimate))
+        })
+        .await?;
+    Ok((StatusCode::OK, axum::Json(out)).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct InferenceBody {
+    model_id: String,
+    input_data: Value,
+    parameters: Option<Value>,
+}
+
+async fn submit_inference(State(state): State<AppState>, JsonBody(b, ..): JsonBody<Jobs, InferenceBody>) -> Result<Response> {
+    let out = state
+        .call(move |r| {
+            let run = r.submit_prediction(&b.model_id, b.input_data, b.parameters)?;
+            let estimate = r.typical_duration(run.task.as_deref().unwrap_or_default())?;
+            Ok(accepted(&run, estimate))
+        })
+        .await?;
+    Ok((StatusCode::OK, axum::Json(out)).into_response())
+}
+
+/// 002's job status: progress 0..1, and `result` once completed (for a training job, the `model_id` to
+/// infer with is the job's own id).
+fn status_json(run: &Run) -> Value {
+    let mut out = json!({
+        "job_id": run.id,
+        "job_type": job_type(run.kind),
+        "status": job_status_name(run.status),
+        "created_at": run.created_at,
+        "updated_at": run.updated_at,
+        "started_at": run.started_at,
+        "finished_at": run.finished_at,
+        "progress": f64::from(run.progress) / 100.0,
+        "message": run.message,
+        "queue": run.queue,
+        "description": run.description,
+    });
+    if run.status == RunStatus::Succeeded {
+        let results = run.results.clone().unwrap_or_default();
+        out["result"] = match run.kind {
+            RunKind::Inference => json!({
+                "model_id": run.inputs.get("model_id"),
+                "predictions": results.rows,
+                "summary": results.summary,
+            }),
+            _ => json!({
+                "model_id": run.id,
+                "model_path": run.artifacts.get("model_path"),
+                "framework": run.artifacts.get("framework"),
+                "metrics": run.metrics,
+                "summary": results.summary,
+            }),
+        };
+    }
+    if let Some(error) = &run.error {
+        out["error"] = json!(error.message);
+        out["error_code"] = json!(error.code);
+    } else if run.status == RunStatus::Cancelled {
+        out["error"] = json!("Job cancelled by user");
+    }
+    out
+}
+
+async fn job_status(State(state): State<AppState>, Path(job_id): Path<String>) -> Result<Response> {
+    let run = state.call(move |r| r.get_run(&job_id)).await?;
+    Ok(axum::Json(status_json(&run)).into_response())
+}
+
+async fn cancel_job(State(state): State<AppState>, Path(job_id): Path<String>) -> Result<Response> {
+    let run = state
+        .call(move |r| {
+            let run = r.get_run(&job_id)?;
+            if run.status.is_terminal() {
+                return Err(modelrunner::Error::Conflict(format!(
+                    "job {job_id} cannot be cancelled: it is already {}",
+                    job_status_name(run.status)
+                )));
+            }
+            let run = r.cancel_run(&job_id)?;
+            if run.status.is_terminal() {
+                return Ok(run);
+            }
+            // A running job stops at its task's next check; wait for it (bounded).
+            match r.wait(&job_id, CANCEL_WAIT) {
+                Ok(done) => Ok(done),
+                Err(modelrunner::Error::Timeout(_)) => r.get_run(&job_id),
+                Err(e) => Err(e),
+            }
+        })
+        .await?;
+    Ok(axum::Json(status_json(&run)).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct ListQuery {
+    status: Option<String>,
+    job_type: Option<String>,
+    limit: Option<u32>,
+    offset: Option<u64>,
+}
+
+async fn list_jobs(State(state): State<AppState>, QueryParams(q, ..): QueryParams<Jobs, ListQuery>) -> Result<Response> {
+    let status = match q.status.as_deref() {
+        None => None,
+        Some(s) => Some(parse_job_status(s).ok_or_else(|| {
+            ApiError::bad_input(
+                "query",
+                Some("status".into()),
+                format!("unknown status {s:?}; expected pending, running, completed, failed or cancelled"),
+            )
+        })?),
+    };
+    let kind = match q.job_type.as_deref() {
+        None => None,
+        Some("training") => Some(RunKind::Train),
+        Some("inference") => Some(RunKind::Inference),
+        Some(other) => {
+            return Err(ApiError::bad_input(
+                "query",
+                Some("job_type".into()),
+                format!("unknown job_type {other:?}; expected training or inference"),
+            ));
+        }
+    };
+    let (limit, offset) = (q.limit.unwrap_or(100), q.offset.unwrap_or(0));
+    let filter = RunFilter { status, kind, page: PageRequest { limit, offset }, ..RunFilter::default() };
+    let found = state.call(move |r| r.list_runs(&filter)).await?;
+    let jobs: Vec<Value> = found
+        .items
+        .iter()
+        .map(|run| {
+            let mut job = json!({
+                "job_id": run.id,
+                "job_type": job_type(run.kind),
+                "status": job_status_name(run.status),
+                "created_at": run.created_at,
+                "progress": f64::from(run.progress) / 100.0,
+            });
+            match run.kind {
+                RunKind::Inference => job["model_id"] = run.inputs.get("model_id").cloned().unwrap_or(Value::Null),
+                _ => job["model_type"] = json!(run.inputs.get("model_type").cloned().or_else(|| run.task.clone().map(Value::String))),
+            }
+            job
+        })
+        .collect();
+    Ok(axum::Json(json!({"jobs": jobs, "total": found.total, "limit": limit, "offset": offset})).into_response())
+}

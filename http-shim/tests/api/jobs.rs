@@ -1,0 +1,167 @@
+//! 002: training jobs routed by framework and trained for real, inference jobs, status in 002's
+//! vocabulary (progress 0..1), cancel by DELETE, the job list, `{error, detail, status_code}` errors,
+//! and the document's Python SDK class run against the binary.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::common::{Shim, start};
+
+fn tables_dir() -> String {
+    std::env::var("MODELRUNNER_TABLES_DIR").expect("MODELRUNNER_TABLES_DIR: run `eval \"$(scripts/setup.sh)\"`")
+}
+
+async fn with_data_root() -> Shim {
+    let shim = start().await;
+    let runner = shim.runner.clone();
+    tokio::task::spawn_blocking(move || {
+        runner.update_config(modelrunner::ConfigPatch { data_root: Some(tables_dir()), ..Default::default() }).unwrap()
+    })
+    .await
+    .unwrap();
+    shim
+}
+
+async fn wait_job(shim: &Shim, job_id: &str) -> Value {
+    for _ in 0..1200 {
+        let (code, status) = shim.get(&format!("{}/jobs/{job_id}/status", shim.main)).await;
+        assert_eq!(code, 200, "{status}");
+        if matches!(status["status"].as_str(), Some("completed" | "failed" | "cancelled")) {
+            return status;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("job {job_id} did not finish");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_routed_training_job_trains_and_its_model_answers_inference_jobs() {
+    let shim = with_data_root().await;
+    let (code, job) = shim
+        .post(
+            &format!("{}/jobs/training", shim.main),
+            &json!({"model_type": "random_forest", "data_path": "iris.csv",
+                    "hyperparameters": {"n_estimators": 100, "max_depth": 10, "min_samples_split": 5, "random_state": 42},
+                    "description": "Train Random Forest for classification", "requires_gpu": false, "framework_override": "sklearn"}),
+        )
+        .await;
+    assert_eq!(code, 200, "{job}");
+    assert_eq!((job["status"].as_str(), job["queue"].as_str()), (Some("pending"), Some("sklearn")));
+    assert!(job["estimated_duration"].is_null(), "no history yet: {job}");
+    let job_id = job["job_id"].as_str().unwrap().to_owned();
+    let done = wait_job(&shim, &job_id).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(done["progress"], 1.0);
+    assert!(done["result"]["metrics"]["accuracy"].as_f64().unwrap() >= 0.9, "{done}");
+    assert_eq!(done["result"]["model_id"], job_id);
+    assert!(done["result"]["model_path"].is_string());
+
+    // Once one ran, the next one carries an estimate.
+    let (_, second) = shim.post(&format!("{}/jobs/training", shim.main), &json!({"model_type": "svm", "data_path": "wine.csv"})).await;
+    assert!(second["estimated_duration"].as_str().is_some_and(|d| d.len() == 8), "HH:MM:SS: {second}");
+    assert_eq!(second["queue"], "sklearn", "by the table");
+
+    let (code, inference) = shim
+        .post(
+            &format!("{}/jobs/inference", shim.main),
+            &json!({"model_id": job_id, "input_data": "6.7,3.0,5.2,2.3", "parameters": {"probability": true}}),
+        )
+        .await;
+    assert_eq!(code, 200, "{inference}");
+    let answered = wait_job(&shim, inference["job_id"].as_str().unwrap()).await;
+    assert_eq!(answered["status"], "completed", "{answered}");
+    assert_eq!(answered["job_type"], "inference");
+    assert_eq!(answered["result"]["predictions"][0]["prediction"], "virginica", "{answered}");
+
+    // The list, in 002's vocabulary, with its filters.
+    let (code, list) = shim.get(&format!("{}/jobs?status=completed&limit=10", shim.main)).await;
+    assert_eq!(code, 200);
+    assert_eq!((list["limit"].as_u64(), list["offset"].as_u64()), (Some(10), Some(0)));
+    let jobs = list["jobs"].as_array().unwrap();
+    assert!(jobs.iter().all(|j| j["status"] == "completed"));
+    let training = jobs.iter().find(|j| j["job_id"] == job_id.as_str()).unwrap();
+    assert_eq!((training["job_type"].as_str(), training["model_type"].as_str()), (Some("training"), Some("random_forest")));
+    let (_, inferences) = shim.get(&format!("{}/jobs?job_type=inference", shim.main)).await;
+    assert_eq!(inferences["total"], 1);
+    assert_eq!(inferences["jobs"][0]["model_id"], job_id);
+    // A run from another API is a job too.
+    let (_, run) = shim.post(&format!("{}/api/runs", shim.main), &json!({"model_id": "simulator", "inputs": {"trials": 100}})).await;
+    let (code, seen) = shim.get(&format!("{}/jobs/{}/status", shim.main, run["run_id"].as_str().unwrap())).await;
+    assert_eq!((code, seen["job_type"].as_str()), (200, Some("simulation")));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cancel_and_errors_follow_002() {
+    let shim = with_data_root().await;
+    let check = |code: u16, body: &Value, want: u16| {
+        assert_eq!(code, want, "{body}");
+        assert_eq!(body["status_code"], want, "{body}");
+        assert!(body["error"].is_string() && body["detail"].is_string(), "{body}");
+    };
+    let url = format!("{}/jobs/training", shim.main);
+    let (code, body) = shim.post(&url, &json!({"data_path": "iris.csv"})).await;
+    check(code, &body, 422);
+    assert!(body["detail"].as_str().unwrap().contains("model_type"), "{body}");
+    let (code, body) = shim.post(&url, &json!({"model_type": "bert", "data_path": "iris.csv"})).await;
+    check(code, &body, 422);
+    let (code, body) = shim.post(&url, &json!({"model_type": "svm", "data_path": "iris.csv", "framework_override": "jax"})).await;
+    check(code, &body, 422);
+    assert!(body["detail"].as_str().unwrap().contains("framework_override"), "{body}");
+    for path in ["../../etc/passwd", "/etc/passwd", "missing.csv"] {
+        let (code, body) = shim.post(&url, &json!({"model_type": "svm", "data_path": path})).await;
+        check(code, &body, 422);
+    }
+    let (code, body) = shim.post(&format!("{}/jobs/inference", shim.main), &json!({"model_id": "job_nope", "input_data": "1,2"})).await;
+    check(code, &body, 404);
+    let (code, body) = shim.get(&format!("{}/jobs/job_nope/status", shim.main)).await;
+    check(code, &body, 404);
+    let resp = shim.http.delete(format!("{}/jobs/job_nope", shim.main)).send().await.unwrap();
+    let (code, body) = crate::common::json(resp).await;
+    check(code, &body, 404);
+    let (code, body) = shim.get(&format!("{}/jobs?status=done", shim.main)).await;
+    check(code, &body, 422);
+
+    // Cancelling a pending job (an external run never starts), then cancelling it again.
+    let pending = shim.runner.submit(modelrunner::RunSpec::external(modelrunner::RunKind::Train)).unwrap();
+    let resp = shim.http.delete(format!("{}/jobs/{}", shim.main, pending.id)).send().await.unwrap();
+    let (code, body) = crate::common::json(resp).await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!((body["status"].as_str(), body["error"].as_str()), (Some("cancelled"), Some("Job cancelled by user")));
+    let resp = shim.http.delete(format!("{}/jobs/{}", shim.main, pending.id)).send().await.unwrap();
+    let (code, body) = crate::common::json(resp).await;
+    check(code, &body, 400);
+}
+
+/// Kills the server when the test ends.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn the_002_python_sdk_class_runs_unchanged_against_the_binary() {
+    use std::io::{BufRead, BufReader};
+    let python = std::env::var("MODELRUNNER_PYTHON").expect("MODELRUNNER_PYTHON: run `eval \"$(scripts/setup.sh)\"`");
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Child(
+        std::process::Command::new(env!("CARGO_BIN_EXE_modelrunner-http"))
+            .args(["--db", dir.path().join("sdk.db").to_str().unwrap(), "--listen", "127.0.0.1:0", "--listen-flask", "127.0.0.1:0"])
+            .args(["--data-root", &tables_dir()])
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut line = String::new();
+    BufReader::new(child.0.stderr.take().unwrap()).read_line(&mut line).unwrap();
+    let base = line.split(" on ").nth(1).and_then(|s| s.split(',').next()).unwrap_or_else(|| panic!("no address in {line:?}"));
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/sdk_002.py");
+    let out = std::process::Command::new(python).args([script, base, "iris.csv"]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.trim_end().ends_with("ok"), "{stdout}");
+}
