@@ -20,9 +20,22 @@ grep -Eq '^[0-9]+ passed' "$tmp/pytest.txt" && ! grep -Eq '[0-9]+ (failed|error)
 "$venv/bin/mypy" --strict bindings/python/python/modelrunner
 "$venv/bin/mypy" bindings/python/tests
 
-echo "== main job smoke run"
-cargo run --quiet --release -p modelrunner --example simulate -- "$tmp/smoke.db" 1000 EU 2025 >"$tmp/out.txt"
-grep -q '"kpi": "revenue"' "$tmp/out.txt" || { echo "main job printed no results"; cat "$tmp/out.txt"; exit 1; }
+echo "== main job smoke run: the HTTP shim (release build) answers 000's flow"
+cargo build --quiet --release -p modelrunner-http
+bin="${CARGO_TARGET_DIR:-target}/release/modelrunner-http"
+"$bin" --db "$tmp/smoke.db" --listen 127.0.0.1:0 --listen-flask 127.0.0.1:0 2>"$tmp/server.txt" &
+server=$!
+trap 'kill $server 2>/dev/null; rm -rf "$tmp"' EXIT
+for _ in $(seq 100); do grep -q ' on http://' "$tmp/server.txt" && break; sleep 0.1; done
+base="$(sed -n 's/.* on \(http:[^,]*\),.*/\1/p' "$tmp/server.txt" | head -1)"
+run_id="$(curl -sf -X POST "$base/api/runs" -H 'Content-Type: application/json' \
+    -d '{"model_id":"simulator","inputs":{"trials":1000,"region":"EU","year":2025}}' | jq -r .run_id)"
+for _ in $(seq 100); do [ "$(curl -sf "$base/api/runs/$run_id/status" | jq -r .status)" = succeeded ] && break; sleep 0.1; done
+curl -sf "$base/api/runs/$run_id/results" | jq -e '.rows[0].kpi == "revenue"' >/dev/null \
+    || { echo "main job answered no results"; cat "$tmp/server.txt"; exit 1; }
+kill $server
+cargo run --quiet --release -p modelrunner --example simulate -- "$tmp/smoke.db.2" 1000 EU 2025 >"$tmp/out.txt"
+grep -q '"kpi": "revenue"' "$tmp/out.txt" || { echo "the simulate example printed no results"; cat "$tmp/out.txt"; exit 1; }
 
 echo "== benchmark smoke run"
 MR_BENCH_QUICK=1 cargo bench -p modelrunner-benches --bench runs_throughput
