@@ -87,14 +87,14 @@ if [ ! -x "$venv/bin/maturin" ] || [ ! -x "$venv/bin/mypy" ] || ! "$venv/bin/pyt
 fi
 
 # The HTTP shim's tests run the documents' own clients: 002's Python SDK (requests) and 000's shell flow
-# (curl and jq).
-if ! "$venv/bin/python" -c "import requests" 2>/dev/null; then
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "requests==2.32.5" >&2
-    echo "setup: requests in $venv" >&2
+# (curl and jq). Its benchmark runs 000's stack as the peer (FastAPI + uvicorn) under wrk.
+if ! "$venv/bin/python" -c "import requests, fastapi, uvicorn" 2>/dev/null; then
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "requests==2.32.5" "fastapi==0.121.1" "uvicorn==0.38.0" >&2
+    echo "setup: requests, FastAPI and uvicorn in $venv" >&2
 fi
-if ! command -v curl >/dev/null 2>&1 || ! command -v jq >/dev/null 2>&1; then
-    echo "setup: installing curl and jq" >&2
-    apt-get update -qq >&2 && apt-get install -y -qq curl jq >&2
+if ! command -v curl >/dev/null 2>&1 || ! command -v jq >/dev/null 2>&1 || ! command -v wrk >/dev/null 2>&1; then
+    echo "setup: installing curl, jq and wrk" >&2
+    apt-get update -qq >&2 && apt-get install -y -qq curl jq wrk >&2
 fi
 
 echo "export LIBTORCH='$torch_dir'"
