@@ -36,6 +36,7 @@ mod events;
 mod executor;
 pub mod families;
 mod json_fields;
+pub mod model_cache;
 pub mod nn;
 pub mod routing;
 mod runner;

@@ -4,6 +4,7 @@
 //! * [`dashboard`]: 000, the Model Runner Dashboard (`:8000/api/models`, `/api/runs/...`);
 //! * [`jobs`]: 002, the AI Job Queue System (`:8000/jobs/...`);
 //! * [`nex`]: 001, ML Model Development (`:8000/api/ml-development/...`);
+//! * [`manager`]: 003, the Model Training Manager (`:8000/api/v1/...`);
 //! * [`flask`]: 004, the Flask training backend (`:8080/api/...`, with SSE events);
 //! * [`health`]: `/health` and `/health/redis`.
 //!
@@ -14,6 +15,7 @@ pub mod errors;
 pub mod flask;
 pub mod health;
 pub mod jobs;
+pub mod manager;
 pub mod nex;
 pub mod sse;
 pub mod state;
@@ -43,7 +45,7 @@ impl Default for HttpOptions {
 /// The routers of the two listeners.
 #[derive(Debug)]
 pub struct Routers {
-    /// 000's, 001's and 002's APIs and `/health` (documented base `http://localhost:8000`).
+    /// 000's, 001's, 002's and 003's APIs and `/health` (documented base `http://localhost:8000`).
     pub main: Router,
     /// 004's API (documented base `http://127.0.0.1:8080`).
     pub flask: Router,
@@ -54,10 +56,14 @@ pub fn routers(state: AppState, options: &HttpOptions) -> Routers {
     let nex = nex::routes()
         .fallback(|| async { not_found::<nex::Nex>() })
         .method_not_allowed_fallback(|| async { method_not_allowed::<nex::Nex>() });
+    let manager = manager::routes()
+        .fallback(|| async { not_found::<manager::Manager>() })
+        .method_not_allowed_fallback(|| async { method_not_allowed::<manager::Manager>() });
     let main = Router::new()
         .merge(dashboard::routes())
         .nest("/api/ml-development", nex)
         .merge(jobs::routes())
+        .nest("/api/v1", manager)
         .merge(health::routes())
         .fallback(|| async { not_found::<dashboard::Dashboard>() })
         .method_not_allowed_fallback(|| async { method_not_allowed::<dashboard::Dashboard>() });

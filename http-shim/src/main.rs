@@ -1,5 +1,5 @@
-//! `modelrunner-http`: serves the documented REST APIs on one runner. Port 8000 serves 000, 001 and
-//! 002 (and `/health`); port 8080 serves 004. Every flag has an environment variable.
+//! `modelrunner-http`: serves the documented REST APIs on one runner. Port 8000 serves 000, 001, 002
+//! and 003 (and `/health`); port 8080 serves 004. Every flag has an environment variable.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -21,13 +21,19 @@ struct Args {
     /// The directory training files named by path must live under (absolute, existing).
     #[arg(long, env = "MODELRUNNER_DATA_ROOT")]
     data_root: Option<PathBuf>,
+    /// The directory 003's project output directories must live under (absolute, existing).
+    #[arg(long, env = "MODELRUNNER_OUTPUT_ROOT")]
+    output_root: Option<PathBuf>,
+    /// The local model cache 003's model checks look in (default: the Hugging Face hub cache).
+    #[arg(long, env = "MODELRUNNER_MODEL_CACHE")]
+    model_cache: Option<PathBuf>,
     /// Worker threads that execute runs.
     #[arg(long, env = "MODELRUNNER_WORKERS")]
     workers: Option<usize>,
     /// Device for training and inference: cpu, cuda:N or auto.
     #[arg(long, env = "MODELRUNNER_DEVICE")]
     device: Option<String>,
-    /// Address of 000's, 001's and 002's APIs and the health checks (and, as they land, 003 and the docs).
+    /// Address of 000's, 001's, 002's and 003's APIs and the health checks.
     #[arg(long, env = "MODELRUNNER_LISTEN", default_value = "127.0.0.1:8000")]
     listen: SocketAddr,
     /// Address of 004's API (the Flask backend's port).
@@ -51,22 +57,30 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         options = options.data_dir(dir);
     }
     let runner = Runner::open_with(&args.db, options)?;
-    if args.data_root.is_some() || args.device.is_some() {
-        let data_root = args.data_root.as_ref().map(|p| std::path::absolute(p).map(|p| p.display().to_string())).transpose()?;
-        runner.update_config(ConfigPatch { data_root, device: args.device.clone(), ..ConfigPatch::default() })?;
+    if args.data_root.is_some() || args.output_root.is_some() || args.device.is_some() {
+        let absolute = |p: &Option<PathBuf>| p.as_ref().map(|p| std::path::absolute(p).map(|p| p.display().to_string())).transpose();
+        let (data_root, output_root) = (absolute(&args.data_root)?, absolute(&args.output_root)?);
+        runner.update_config(ConfigPatch { data_root, output_root, device: args.device.clone(), ..ConfigPatch::default() })?;
     }
     // What the documents' examples use is there from the first start.
     runner.install_catalog()?;
     runner.install_baseline_recipes()?;
 
-    let settings = Settings { keep_alive: Duration::from_secs(args.sse_keep_alive.max(1)), ..Settings::default() };
+    let mut settings = Settings { keep_alive: Duration::from_secs(args.sse_keep_alive.max(1)), ..Settings::default() };
+    if let Some(dir) = args.model_cache {
+        settings.model_cache = dir;
+    }
     let state = AppState::new(runner.clone(), settings);
     let routers = routers(state, &HttpOptions { max_body_bytes: args.max_body_bytes });
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {
         let main = tokio::net::TcpListener::bind(args.listen).await?;
         let flask = tokio::net::TcpListener::bind(args.listen_flask).await?;
-        eprintln!("modelrunner-http: 000, 001, 002 and /health on http://{}, 004 on http://{}", main.local_addr()?, flask.local_addr()?);
+        eprintln!(
+            "modelrunner-http: 000, 001, 002, 003 and /health on http://{}, 004 on http://{}",
+            main.local_addr()?,
+            flask.local_addr()?
+        );
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|stop| *stop).await;

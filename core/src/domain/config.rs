@@ -26,6 +26,9 @@ pub struct RunnerConfig {
     /// Where training files named by path (002's `data_path`) must live; default `<data dir>/files`.
     #[serde(default)]
     pub data_root: Option<String>,
+    /// Where project output directories (003's `output_directory`) must live; anywhere writable when unset.
+    #[serde(default)]
+    pub output_root: Option<String>,
     pub default_model: String,
     pub default_training_type: TrainingType,
     pub default_batch_size: u32,
@@ -53,6 +56,7 @@ impl RunnerConfig {
             promotion_requires_succeeded_run: true,
             promotion_requires_approved_recipe: true,
             data_root: None,
+            output_root: None,
             default_model: "sentence-transformers/all-MiniLM-L6-v2".into(),
             default_training_type: TrainingType::Standard,
             default_batch_size: 4,
@@ -79,6 +83,8 @@ pub struct ConfigPatch {
     pub promotion_requires_approved_recipe: Option<bool>,
     /// An absolute path to an existing directory.
     pub data_root: Option<String>,
+    /// An absolute path to an existing directory.
+    pub output_root: Option<String>,
     pub default_model: Option<String>,
     pub default_training_type: Option<TrainingType>,
     pub default_batch_size: Option<u32>,
@@ -109,10 +115,12 @@ impl ConfigPatch {
         if let Some(d) = &self.device {
             super::run::validate_device("device", d)?;
         }
-        if let Some(root) = &self.data_root {
-            let path = std::path::Path::new(root);
-            if !path.is_absolute() || !path.is_dir() {
-                return Err(Error::invalid("data_root", format!("must be an absolute path to an existing directory, got {root:?}")));
+        for (field, root) in [("data_root", &self.data_root), ("output_root", &self.output_root)] {
+            if let Some(root) = root {
+                let path = std::path::Path::new(root);
+                if !path.is_absolute() || !path.is_dir() {
+                    return Err(Error::invalid(field, format!("must be an absolute path to an existing directory, got {root:?}")));
+                }
             }
         }
         if let Some(m) = &self.default_model {
@@ -141,6 +149,9 @@ impl ConfigPatch {
         );
         if let Some(root) = self.data_root {
             c.data_root = Some(root);
+        }
+        if let Some(root) = self.output_root {
+            c.output_root = Some(root);
         }
     }
 }

@@ -77,6 +77,27 @@ impl Runner {
         stored
     }
 
+    /// The id of the dataset with insertion ordinal `seq` (003's integer dataset ids).
+    pub fn dataset_id_by_seq(&self, seq: i64) -> Result<String> {
+        self.shared().store.read(|c| store::id_by_seq::<Dataset>(c, seq))
+    }
+
+    /// The id of the project with insertion ordinal `seq` (003's integer project ids).
+    pub fn project_id_by_seq(&self, seq: i64) -> Result<String> {
+        self.shared().store.read(|c| store::id_by_seq::<Project>(c, seq))
+    }
+
+    /// The id of the run with insertion ordinal `seq` (003's integer job ids).
+    pub fn run_id_by_seq(&self, seq: i64) -> Result<String> {
+        use rusqlite::OptionalExtension;
+        self.shared().store.read(|c| {
+            c.prepare_cached("SELECT id FROM runs WHERE seq = ?1")?
+                .query_row([seq], |r| r.get(0))
+                .optional()?
+                .ok_or_else(|| Error::not_found("run", seq.to_string()))
+        })
+    }
+
     /// A dataset by id.
     pub fn get_dataset(&self, id: &str) -> Result<Dataset> {
         self.shared().store.read(|c| store::get_doc(c, id))
@@ -132,7 +153,18 @@ impl Runner {
         })
     }
 
-    /// Checks that `path` is an existing, writable directory (by writing and removing a probe file).
+    /// The configured output root when `dir` (symlinks and `..` resolved) is not inside it.
+    fn outside_output_root(&self, dir: &Path) -> Option<String> {
+        let root = self.config().output_root?;
+        let inside = match (Path::new(&root).canonicalize(), dir.canonicalize()) {
+            (Ok(root), Ok(real)) => real.starts_with(root),
+            _ => false,
+        };
+        (!inside).then_some(root)
+    }
+
+    /// Checks that `path` is an existing, writable directory (by writing and removing a probe file),
+    /// inside the configured output root when there is one.
     pub fn check_output_dir(&self, path: &str) -> OutputDirCheck {
         let mut errors = Vec::new();
         let dir = Path::new(path);
@@ -144,6 +176,9 @@ impl Runner {
             false
         } else if !dir.is_dir() {
             errors.push(format!("{path} does not exist or is not a directory"));
+            false
+        } else if let Some(root) = self.outside_output_root(dir) {
+            errors.push(format!("{path} is outside the output root {root}"));
             false
         } else {
             let probe = dir.join(format!(".modelrunner-probe-{}", uuid::Uuid::now_v7().simple()));

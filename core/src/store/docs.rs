@@ -63,6 +63,14 @@ pub(crate) fn get_doc<D: Doc>(conn: &Connection, id: &str) -> Result<D> {
     decode(seq, &doc)
 }
 
+/// The id of the entity with insertion ordinal `seq` (the integer ids 003 shows).
+pub(crate) fn id_by_seq<D: Doc>(conn: &Connection, seq: i64) -> Result<String> {
+    conn.prepare_cached(&format!("SELECT id FROM {} WHERE seq = ?1", D::TABLE))?
+        .query_row([seq], |r| r.get(0))
+        .optional()?
+        .ok_or_else(|| Error::not_found(D::KIND, seq.to_string()))
+}
+
 pub(crate) fn delete_doc<D: Doc>(conn: &Connection, id: &str) -> Result<()> {
     let n = conn.prepare_cached(&format!("DELETE FROM {} WHERE id = ?1", D::TABLE))?.execute([id])?;
     if n == 0 {

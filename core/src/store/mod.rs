@@ -14,7 +14,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use rusqlite::{Connection, OpenFlags};
 
-pub(crate) use docs::{Doc, delete_doc, get_doc, insert_doc, list_docs, update_doc};
+pub(crate) use docs::{Doc, delete_doc, get_doc, id_by_seq, insert_doc, list_docs, update_doc};
 pub(crate) use writer::{Effects, Writer};
 
 use crate::error::Result;

@@ -4,5 +4,6 @@ mod common;
 mod dashboard;
 mod flask;
 mod jobs;
+mod manager;
 mod nex;
 mod shell_flow;

@@ -48,7 +48,7 @@ fn the_000_shell_example_runs_unchanged_against_the_binary() {
             .spawn()
             .unwrap(),
     );
-    // "modelrunner-http: 000, 001, 002 and /health on http://127.0.0.1:PORT, 004 on http://127.0.0.1:PORT"
+    // "modelrunner-http: 000, 001, 002, 003 and /health on http://127.0.0.1:PORT, 004 on http://127.0.0.1:PORT"
     let mut line = String::new();
     BufReader::new(child.0.stderr.take().unwrap()).read_line(&mut line).unwrap();
     let base = line.split(" on ").nth(1).and_then(|s| s.split(',').next()).unwrap_or_else(|| panic!("no address in {line:?}"));
