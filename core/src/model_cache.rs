@@ -58,7 +58,7 @@ fn usable_snapshots(model_dir: &Path) -> Vec<PathBuf> {
         .filter(|p| p.join("config.json").is_file() && has_weights(p))
         .map(|p| (std::fs::metadata(&p).and_then(|m| m.modified()).unwrap_or(std::time::UNIX_EPOCH), p))
         .collect();
-    snaps.sort_by(|a, b| b.0.cmp(&a.0));
+    snaps.sort_by_key(|s| std::cmp::Reverse(s.0));
     snaps.into_iter().map(|(_, p)| p).collect()
 }
 
