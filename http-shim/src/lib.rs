@@ -13,6 +13,7 @@
 pub mod dashboard;
 pub mod errors;
 pub mod flask;
+pub mod guard;
 pub mod health;
 pub mod jobs;
 pub mod manager;
@@ -34,11 +35,13 @@ pub use state::{AppState, Settings};
 pub struct HttpOptions {
     /// Largest request body accepted (413 beyond).
     pub max_body_bytes: usize,
+    /// Bearer token and rate limit, both off by default.
+    pub guards: guard::Guards,
 }
 
 impl Default for HttpOptions {
     fn default() -> Self {
-        Self { max_body_bytes: 64 * 1024 * 1024 }
+        Self { max_body_bytes: 64 * 1024 * 1024, guards: guard::Guards::default() }
     }
 }
 
@@ -72,10 +75,17 @@ pub fn routers(state: AppState, options: &HttpOptions) -> Routers {
         .merge(health::routes())
         .fallback(|| async { not_found::<flask::Flask>() })
         .method_not_allowed_fallback(|| async { method_not_allowed::<flask::Flask>() });
-    let finish = |router: Router<AppState>| {
-        router.layer(DefaultBodyLimit::max(options.max_body_bytes)).layer(localhost_cors()).with_state(state.clone())
+    let guards = guard::GuardState::new(&options.guards);
+    let finish = |router: Router<AppState>, flask: bool| {
+        let router = router.layer(DefaultBodyLimit::max(options.max_body_bytes));
+        let router = match (guards.is_active(), flask) {
+            (false, _) => router,
+            (true, false) => router.layer(axum::middleware::from_fn_with_state(guards.clone(), guard::main_guard)),
+            (true, true) => router.layer(axum::middleware::from_fn_with_state(guards.clone(), guard::flask_guard)),
+        };
+        router.layer(localhost_cors()).with_state(state.clone())
     };
-    Routers { main: finish(main), flask: finish(flask) }
+    Routers { main: finish(main, false), flask: finish(flask, true) }
 }
 
 fn not_found<F: Front>() -> axum::response::Response {

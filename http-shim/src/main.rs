@@ -42,6 +42,12 @@ struct Args {
     /// Largest request body in bytes (413 beyond).
     #[arg(long, env = "MODELRUNNER_MAX_BODY_BYTES", default_value_t = 64 * 1024 * 1024)]
     max_body_bytes: usize,
+    /// Require `Authorization: Bearer <TOKEN>` on every request but the health checks.
+    #[arg(long, env = "MODELRUNNER_TOKEN")]
+    token: Option<String>,
+    /// Requests per second per client address; more get 429 with Retry-After.
+    #[arg(long, env = "MODELRUNNER_RATE_LIMIT")]
+    rate_limit: Option<std::num::NonZeroU32>,
     /// Seconds between `: keep-alive` comments on an idle event stream.
     #[arg(long, env = "MODELRUNNER_SSE_KEEP_ALIVE", default_value_t = 15)]
     sse_keep_alive: u64,
@@ -71,7 +77,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         settings.model_cache = dir;
     }
     let state = AppState::new(runner.clone(), settings);
-    let routers = routers(state, &HttpOptions { max_body_bytes: args.max_body_bytes });
+    let guards = modelrunner_http::guard::Guards { token: args.token.clone(), rate_limit: args.rate_limit };
+    let routers = routers(state, &HttpOptions { max_body_bytes: args.max_body_bytes, guards });
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {
         let main = tokio::net::TcpListener::bind(args.listen).await?;
@@ -85,8 +92,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|stop| *stop).await;
         };
-        let a = tokio::spawn(axum::serve(main, routers.main).with_graceful_shutdown(stopped(stop_rx.clone())).into_future());
-        let b = tokio::spawn(axum::serve(flask, routers.flask).with_graceful_shutdown(stopped(stop_rx)).into_future());
+        let a = tokio::spawn(
+            axum::serve(main, routers.main.into_make_service_with_connect_info::<SocketAddr>())
+                .with_graceful_shutdown(stopped(stop_rx.clone()))
+                .into_future(),
+        );
+        let b = tokio::spawn(
+            axum::serve(flask, routers.flask.into_make_service_with_connect_info::<SocketAddr>())
+                .with_graceful_shutdown(stopped(stop_rx))
+                .into_future(),
+        );
         shutdown_signal().await;
         eprintln!("modelrunner-http: shutting down");
         let _ = stop_tx.send(true);

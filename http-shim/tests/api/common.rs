@@ -36,8 +36,10 @@ pub async fn start_with(settings: Settings, options: HttpOptions) -> Shim {
     let main = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let flask = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let (main_addr, flask_addr) = (main.local_addr().unwrap(), flask.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(main, routers.main).await.unwrap() });
-    tokio::spawn(async move { axum::serve(flask, routers.flask).await.unwrap() });
+    let with_peer = |r: axum::Router| r.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let (main_app, flask_app) = (with_peer(routers.main), with_peer(routers.flask));
+    tokio::spawn(async move { axum::serve(main, main_app).await.unwrap() });
+    tokio::spawn(async move { axum::serve(flask, flask_app).await.unwrap() });
     Shim { main: format!("http://{main_addr}"), flask: format!("http://{flask_addr}"), runner, http: reqwest::Client::new(), _dir: dir }
 }
 

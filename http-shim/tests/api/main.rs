@@ -3,6 +3,7 @@
 mod common;
 mod dashboard;
 mod flask;
+mod guards;
 mod jobs;
 mod manager;
 mod nex;

@@ -50,7 +50,7 @@ fn roots() -> Roots {
 
 async fn start(roots: &Roots, max_body_bytes: usize) -> Shim {
     let settings = Settings { model_cache: roots.cache.clone(), ..Settings::default() };
-    let shim = start_with(settings, HttpOptions { max_body_bytes }).await;
+    let shim = start_with(settings, HttpOptions { max_body_bytes, ..HttpOptions::default() }).await;
     let (runner, root) = (shim.runner.clone(), roots.output_root.display().to_string());
     tokio::task::spawn_blocking(move || {
         runner.update_config(modelrunner::ConfigPatch { output_root: Some(root), ..Default::default() }).unwrap()
