@@ -46,13 +46,15 @@ impl GuardState {
 
 /// An error answer in the shape of the API that serves `path` (`flask`: the 8080 listener).
 pub fn front_error(flask: bool, path: &str, status: StatusCode, code: &'static str, message: &str) -> Response {
-    use crate::{dashboard::Dashboard, flask::Flask, jobs::Jobs, manager::Manager, nex::Nex};
+    use crate::{dashboard::Dashboard, flask::Flask, jobs::Jobs, manager::Manager, native::Native, nex::Nex};
     if flask {
         ApiError::<Flask>::new(status, code, message).into_response()
     } else if path.starts_with("/api/ml-development") {
         ApiError::<Nex>::new(status, code, message).into_response()
     } else if path.starts_with("/api/v1") {
         ApiError::<Manager>::new(status, code, message).into_response()
+    } else if path.starts_with("/native") {
+        ApiError::<Native>::new(status, code, message).into_response()
     } else if path.starts_with("/jobs") || path.starts_with("/health") {
         ApiError::<Jobs>::new(status, code, message).into_response()
     } else {

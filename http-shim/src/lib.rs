@@ -6,6 +6,7 @@
 //! * [`nex`]: 001, ML Model Development (`:8000/api/ml-development/...`);
 //! * [`manager`]: 003, the Model Training Manager (`:8000/api/v1/...`);
 //! * [`flask`]: 004, the Flask training backend (`:8080/api/...`, with SSE events);
+//! * [`native`]: the core's own vocabulary (`:8000/native/v1/...`), with SSE for any run;
 //! * [`health`]: `/health` and `/health/redis`.
 //!
 //! [`Routers`] holds the two listeners' routers: `main` (port 8000's APIs) and `flask` (port 8080's).
@@ -17,6 +18,7 @@ pub mod guard;
 pub mod health;
 pub mod jobs;
 pub mod manager;
+pub mod native;
 pub mod nex;
 pub mod sse;
 pub mod state;
@@ -62,11 +64,15 @@ pub fn routers(state: AppState, options: &HttpOptions) -> Routers {
     let manager = manager::routes()
         .fallback(|| async { not_found::<manager::Manager>() })
         .method_not_allowed_fallback(|| async { method_not_allowed::<manager::Manager>() });
+    let native = native::routes()
+        .fallback(|| async { not_found::<native::Native>() })
+        .method_not_allowed_fallback(|| async { method_not_allowed::<native::Native>() });
     let main = Router::new()
         .merge(dashboard::routes())
         .nest("/api/ml-development", nex)
         .merge(jobs::routes())
         .nest("/api/v1", manager)
+        .nest("/native/v1", native)
         .merge(health::routes())
         .fallback(|| async { not_found::<dashboard::Dashboard>() })
         .method_not_allowed_fallback(|| async { method_not_allowed::<dashboard::Dashboard>() });

@@ -6,5 +6,6 @@ mod flask;
 mod guards;
 mod jobs;
 mod manager;
+mod native;
 mod nex;
 mod shell_flow;
