@@ -92,9 +92,27 @@ if ! "$venv/bin/python" -c "import requests, fastapi, uvicorn" 2>/dev/null; then
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "requests==2.32.5" "fastapi==0.121.1" "uvicorn==0.38.0" >&2
     echo "setup: requests, FastAPI and uvicorn in $venv" >&2
 fi
-if ! command -v curl >/dev/null 2>&1 || ! command -v jq >/dev/null 2>&1 || ! command -v wrk >/dev/null 2>&1; then
-    echo "setup: installing curl, jq and wrk" >&2
-    apt-get update -qq >&2 && apt-get install -y -qq curl jq wrk >&2
+# Headless Chromium renders the shim's Swagger UI and ReDoc pages in its docs test.
+if ! command -v curl >/dev/null 2>&1 || ! command -v jq >/dev/null 2>&1 || ! command -v wrk >/dev/null 2>&1 \
+    || ! command -v chromium >/dev/null 2>&1; then
+    echo "setup: installing curl, jq, wrk and chromium" >&2
+    apt-get update -qq >&2 && apt-get install -y -qq curl jq wrk chromium >&2
+fi
+
+# Swagger UI and ReDoc for the shim's /docs and /redoc, from npm (Apache-2.0 and MIT); the binary embeds
+# them at build time (MODELRUNNER_DOCS_ASSETS), so the pages work offline.
+docs_assets="$cache/docs-assets-swagger-5.35.0-redoc-2.5.2"
+if [ ! -f "$docs_assets/redoc.standalone.js" ]; then
+    tmp="$(mktemp -d)"
+    (cd "$tmp" && npm pack --silent swagger-ui-dist@5.35.0 redoc@2.5.2 >/dev/null \
+        && mkdir s r && tar xzf swagger-ui-dist-5.35.0.tgz -C s && tar xzf redoc-2.5.2.tgz -C r)
+    rm -rf "$docs_assets.partial" && mkdir -p "$docs_assets.partial"
+    cp "$tmp"/s/package/{swagger-ui-bundle.js,swagger-ui-standalone-preset.js,swagger-ui.css} "$docs_assets.partial/"
+    cp "$tmp/s/package/LICENSE" "$docs_assets.partial/LICENSE.swagger-ui"
+    cp "$tmp/r/package/bundles/redoc.standalone.js" "$docs_assets.partial/"
+    cp "$tmp/r/package/LICENSE" "$docs_assets.partial/LICENSE.redoc"
+    rm -rf "$tmp" "$docs_assets" && mv "$docs_assets.partial" "$docs_assets"
+    echo "setup: Swagger UI and ReDoc in $docs_assets" >&2
 fi
 
 echo "export LIBTORCH='$torch_dir'"
@@ -103,3 +121,4 @@ echo "export PYO3_PYTHON='$venv/bin/python'"
 echo "export MODELRUNNER_MNIST_DIR='$mnist/digits'"
 echo "export MODELRUNNER_PYTHON='$venv/bin/python'"
 echo "export MODELRUNNER_TABLES_DIR='$tables'"
+echo "export MODELRUNNER_DOCS_ASSETS='$docs_assets'"

@@ -1,14 +1,14 @@
 //! 000, the Model Runner Dashboard API (`http://localhost:8000`): the catalog, runs of a catalog
 //! model, their status and their results. Errors: `{error, code, details}`.
 
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use modelrunner::{ErrorCode, Run};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::errors::{ApiError, Front, JsonBody, Problem};
 use crate::state::AppState;
@@ -49,21 +49,18 @@ impl Front for Dashboard {
 type Result<T> = std::result::Result<T, ApiError<Dashboard>>;
 
 /// 000's routes.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/models", get(list_models))
-        .route("/api/runs", post(submit_run))
-        .route("/api/runs/{run_id}/status", get(run_status))
-        .route("/api/runs/{run_id}/results", get(run_results))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list_models)).routes(routes!(submit_run)).routes(routes!(run_status)).routes(routes!(run_results))
 }
 
 /// 000's `RunCreate`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct RunCreate {
     pub model_id: String,
     pub inputs: Map<String, Value>,
 }
 
+#[utoipa::path(get, path = "/api/models", tag = "000 Model Runner Dashboard", summary = "List the catalog", responses((status = 200, description = "The catalog: models with their parameter grids", body = serde_json::Value)))]
 async fn list_models(State(state): State<AppState>) -> Result<Response> {
     let models = state.call(|r| r.catalog()).await?;
     let models: Vec<Value> =
@@ -71,6 +68,7 @@ async fn list_models(State(state): State<AppState>) -> Result<Response> {
     Ok(axum::Json(json!({"models": models})).into_response())
 }
 
+#[utoipa::path(post, path = "/api/runs", tag = "000 Model Runner Dashboard", summary = "Submit a run of a catalog model", request_body = RunCreate, responses((status = 201, description = "Queued", body = serde_json::Value), (status = 400, description = "Invalid body or inputs outside the grid", body = serde_json::Value), (status = 404, description = "Unknown model", body = serde_json::Value)))]
 async fn submit_run(State(state): State<AppState>, JsonBody(body, ..): JsonBody<Dashboard, RunCreate>) -> Result<Response> {
     let run = state.call(move |r| r.run_catalog_model(&body.model_id, Value::Object(body.inputs), None)).await?;
     Ok((StatusCode::CREATED, axum::Json(json!({"run_id": run.id, "status": run.status, "created_at": run.created_at}))).into_response())
@@ -94,11 +92,13 @@ pub fn run_status_json(run: &Run) -> Value {
     out
 }
 
+#[utoipa::path(get, path = "/api/runs/{run_id}/status", tag = "000 Model Runner Dashboard", summary = "A run's status, progress 0..100 and timestamps", params(("run_id" = String, Path, description = "The run")), responses((status = 200, description = "The status", body = serde_json::Value), (status = 404, description = "Unknown run", body = serde_json::Value)))]
 async fn run_status(State(state): State<AppState>, Path(run_id): Path<String>) -> Result<Response> {
     let run = state.call(move |r| r.get_run(&run_id)).await?;
     Ok(axum::Json(run_status_json(&run)).into_response())
 }
 
+#[utoipa::path(get, path = "/api/runs/{run_id}/results", tag = "000 Model Runner Dashboard", summary = "A succeeded run's results", params(("run_id" = String, Path, description = "The run")), responses((status = 200, description = "Summary and rows", body = serde_json::Value), (status = 404, description = "Unknown run", body = serde_json::Value), (status = 409, description = "Not ready", body = serde_json::Value)))]
 async fn run_results(State(state): State<AppState>, Path(run_id): Path<String>) -> Result<Response> {
     let id = run_id.clone();
     let results = state.call(move |r| r.run_results(&id)).await?;

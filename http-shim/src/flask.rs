@@ -2,17 +2,17 @@
 //! training run at a time with live SSE events, cancel, promote a run, and inference on 784 pixels.
 //! Errors: `{error}`.
 
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::Event as SseEvent;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use modelrunner::{
     ErrorCode, Event, EventBody, MAX_LIMIT, Model, ModelPatch, ModelSpec, PageRequest, Run, RunFilter, RunKind, RunSpec, RunStatus, Runner,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::errors::{ApiError, Front, JsonBody, Problem};
 use crate::sse;
@@ -51,15 +51,15 @@ type Result<T> = std::result::Result<T, ApiError<Flask>>;
 const TRAIN_TASK: &str = "neural_train";
 
 /// 004's routes.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/models", get(list_models).post(upsert_model))
-        .route("/api/models/{model_id}", get(get_model))
-        .route("/api/models/{model_id}/save", post(save_model))
-        .route("/api/train", post(train))
-        .route("/api/train/{run_id}/cancel", post(cancel))
-        .route("/api/runs/{run_id}/events", get(events))
-        .route("/api/infer", post(infer))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_models, upsert_model))
+        .routes(routes!(get_model))
+        .routes(routes!(save_model))
+        .routes(routes!(train))
+        .routes(routes!(cancel))
+        .routes(routes!(events))
+        .routes(routes!(infer))
 }
 
 /// A training run as 004 shows it (`state` for the status).
@@ -123,6 +123,7 @@ fn summary(r: &Runner, model: &Model, all_runs: bool) -> modelrunner::Result<Val
     Ok(out)
 }
 
+#[utoipa::path(get, path = "/api/models", tag = "004 Flask training backend", summary = "Model summaries", responses((status = 200, description = "Every model with its training flags and latest succeeded run", body = serde_json::Value)))]
 async fn list_models(State(state): State<AppState>) -> Result<Response> {
     let summaries = state
         .call(|r| {
@@ -143,13 +144,14 @@ async fn list_models(State(state): State<AppState>) -> Result<Response> {
     Ok(axum::Json(summaries).into_response())
 }
 
+#[utoipa::path(get, path = "/api/models/{model_id}", tag = "004 Flask training backend", summary = "One model with its training runs", params(("model_id" = String, Path, description = "The model")), responses((status = 200, description = "The summary", body = serde_json::Value), (status = 404, description = "Unknown model", body = serde_json::Value)))]
 async fn get_model(State(state): State<AppState>, Path(model_id): Path<String>) -> Result<Response> {
     let out = state.call(move |r| summary(r, &r.get_model(&model_id)?, true)).await?;
     Ok(axum::Json(out).into_response())
 }
 
 /// `POST /api/models`: create, or update only the fields given.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 struct ModelUpsert {
     model_id: Option<String>,
     name: Option<String>,
@@ -160,6 +162,7 @@ struct ModelUpsert {
     saved_model_path: Option<String>,
 }
 
+#[utoipa::path(post, path = "/api/models", tag = "004 Flask training backend", summary = "Create a model, or update the fields given", request_body = ModelUpsert, responses((status = 201, description = "Created", body = serde_json::Value), (status = 200, description = "Updated", body = serde_json::Value), (status = 400, description = "Invalid definition or weights path", body = serde_json::Value), (status = 409, description = "trained without weights", body = serde_json::Value)))]
 async fn upsert_model(State(state): State<AppState>, JsonBody(body, ..): JsonBody<Flask, ModelUpsert>) -> Result<Response> {
     let (created, out) = state
         .call(move |r| {
@@ -215,7 +218,7 @@ async fn upsert_model(State(state): State<AppState>, JsonBody(body, ..): JsonBod
 }
 
 /// `POST /api/models/<id>/save`: a definition (no `run_id`), or the promotion of a succeeded run.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 struct SaveBody {
     run_id: Option<String>,
     name: Option<String>,
@@ -224,6 +227,7 @@ struct SaveBody {
     hyperparams: Option<Value>,
 }
 
+#[utoipa::path(post, path = "/api/models/{model_id}/save", tag = "004 Flask training backend", summary = "Store a definition, or promote a succeeded run", params(("model_id" = String, Path, description = "The model")), request_body = SaveBody, responses((status = 200, description = "The stored model", body = serde_json::Value), (status = 400, description = "Invalid", body = serde_json::Value), (status = 404, description = "Unknown model or run", body = serde_json::Value), (status = 409, description = "The run has not succeeded or has no weights", body = serde_json::Value)))]
 async fn save_model(
     State(state): State<AppState>,
     Path(model_id): Path<String>,
@@ -258,7 +262,7 @@ async fn save_model(
 }
 
 /// `POST /api/train`: a definition to train (new model unless `model_id` names one).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 struct TrainBody {
     model_id: Option<String>,
     name: Option<String>,
@@ -283,6 +287,7 @@ fn active_training(r: &Runner) -> modelrunner::Result<Option<String>> {
     Ok(None)
 }
 
+#[utoipa::path(post, path = "/api/train", tag = "004 Flask training backend", summary = "Start a training run (one at a time)", request_body = TrainBody, responses((status = 202, description = "Accepted: model_id, run_id, events_url", body = serde_json::Value), (status = 400, description = "Invalid definition", body = serde_json::Value), (status = 409, description = "A training run is active", body = serde_json::Value)))]
 async fn train(State(state): State<AppState>, JsonBody(body, ..): JsonBody<Flask, TrainBody>) -> Result<Response> {
     // One check-then-submit at a time, so two requests cannot both find no active run.
     let _gate = state.train_gate.lock().await;
@@ -334,6 +339,7 @@ async fn train(State(state): State<AppState>, JsonBody(body, ..): JsonBody<Flask
     Ok((StatusCode::ACCEPTED, axum::Json(out)).into_response())
 }
 
+#[utoipa::path(post, path = "/api/train/{run_id}/cancel", tag = "004 Flask training backend", summary = "Cancel a queued or running training run", params(("run_id" = String, Path, description = "The run")), responses((status = 202, description = "Cancellation issued", body = serde_json::Value), (status = 404, description = "Unknown run", body = serde_json::Value), (status = 409, description = "Already finished", body = serde_json::Value)))]
 async fn cancel(State(state): State<AppState>, Path(run_id): Path<String>) -> Result<Response> {
     let run = state
         .call(move |r| {
@@ -369,17 +375,19 @@ fn render(event: &Event) -> Option<SseEvent> {
     Some(SseEvent::default().event(name).data(data.to_string()))
 }
 
+#[utoipa::path(get, path = "/api/runs/{run_id}/events", tag = "004 Flask training backend", summary = "Server-Sent Events of a run: history, then live state and metric events", params(("run_id" = String, Path, description = "The run")), responses((status = 200, description = "text/event-stream", content_type = "text/event-stream"), (status = 404, description = "Unknown run", body = serde_json::Value)))]
 async fn events(State(state): State<AppState>, Path(run_id): Path<String>, headers: HeaderMap) -> Result<Response> {
     sse::run_stream::<Flask>(&state, run_id, sse::last_event_id(&headers), render).await
 }
 
 /// `POST /api/infer`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 struct InferBody {
     run_id: String,
     pixels: Vec<f64>,
 }
 
+#[utoipa::path(post, path = "/api/infer", tag = "004 Flask training backend", summary = "Classify 784 pixels with a succeeded run's model", request_body = InferBody, responses((status = 200, description = "run_id, label, probabilities", body = serde_json::Value), (status = 400, description = "Invalid pixels", body = serde_json::Value), (status = 404, description = "Unknown run", body = serde_json::Value), (status = 409, description = "The run has no model", body = serde_json::Value)))]
 async fn infer(State(state): State<AppState>, JsonBody(body, ..): JsonBody<Flask, InferBody>) -> Result<Response> {
     let timeout = state.settings.infer_timeout;
     let run_id = body.run_id.clone();

@@ -73,7 +73,10 @@ fn bearer_matches(req: &Request, token: &str) -> bool {
 
 async fn check(state: GuardState, flask: bool, req: Request, next: Next) -> Response {
     let path = req.uri().path().to_owned();
-    let open = path == "/health" || path == "/health/redis" || path == "/api/v1/health" || req.method() == axum::http::Method::OPTIONS;
+    let open = matches!(path.as_str(), "/health" | "/health/redis" | "/api/v1/health" | "/docs" | "/redoc")
+        || path.starts_with("/openapi")
+        || path.starts_with("/docs/assets/")
+        || req.method() == axum::http::Method::OPTIONS;
     if let Some(token) = &state.token
         && !open
         && !bearer_matches(&req, token)

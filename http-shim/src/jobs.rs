@@ -4,14 +4,14 @@
 
 use std::time::Duration;
 
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use modelrunner::{ErrorCode, PageRequest, Run, RunFilter, RunKind, RunStatus, TrainingJob};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::errors::{ApiError, Front, JsonBody, Problem, QueryParams};
 use crate::state::AppState;
@@ -59,13 +59,13 @@ type Result<T> = std::result::Result<T, ApiError<Jobs>>;
 const CANCEL_WAIT: Duration = Duration::from_secs(10);
 
 /// 002's routes.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/jobs", get(list_jobs))
-        .route("/jobs/training", post(submit_training))
-        .route("/jobs/inference", post(submit_inference))
-        .route("/jobs/{job_id}/status", get(job_status))
-        .route("/jobs/{job_id}", axum::routing::delete(cancel_job).get(job_status))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_jobs))
+        .routes(routes!(submit_training))
+        .routes(routes!(submit_inference))
+        .routes(routes!(job_status))
+        .routes(routes!(cancel_job))
 }
 
 /// 002's status vocabulary.
@@ -116,7 +116,7 @@ fn accepted(run: &Run, estimate: Option<Duration>) -> Value {
     })
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 struct TrainingBody {
     model_type: String,
     data_path: String,
@@ -127,6 +127,7 @@ struct TrainingBody {
     framework_override: Option<String>,
 }
 
+#[utoipa::path(post, path = "/jobs/training", tag = "002 AI Job Queue", summary = "Submit a training job, routed by framework", request_body = TrainingBody, responses((status = 200, description = "Queued (status pending)", body = serde_json::Value), (status = 422, description = "Invalid job", body = serde_json::Value)))]
 async fn submit_training(State(state): State<AppState>, JsonBody(b, ..): JsonBody<Jobs, TrainingBody>) -> Result<Response> {
     let job = TrainingJob {
         model_type: b.model_type,
@@ -147,13 +148,14 @@ async fn submit_training(State(state): State<AppState>, JsonBody(b, ..): JsonBod
     Ok((StatusCode::OK, axum::Json(out)).into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 struct InferenceBody {
     model_id: String,
     input_data: Value,
     parameters: Option<Value>,
 }
 
+#[utoipa::path(post, path = "/jobs/inference", tag = "002 AI Job Queue", summary = "Submit an inference job", request_body = InferenceBody, responses((status = 200, description = "Queued", body = serde_json::Value), (status = 404, description = "Unknown model", body = serde_json::Value), (status = 422, description = "Invalid input", body = serde_json::Value)))]
 async fn submit_inference(State(state): State<AppState>, JsonBody(b, ..): JsonBody<Jobs, InferenceBody>) -> Result<Response> {
     let out = state
         .call(move |r| {
@@ -207,11 +209,13 @@ fn status_json(run: &Run) -> Value {
     out
 }
 
+#[utoipa::path(get, path = "/jobs/{job_id}/status", tag = "002 AI Job Queue", summary = "A job's status, progress 0..1 and result", params(("job_id" = String, Path, description = "The job")), responses((status = 200, description = "The status", body = serde_json::Value), (status = 404, description = "Unknown job", body = serde_json::Value)))]
 async fn job_status(State(state): State<AppState>, Path(job_id): Path<String>) -> Result<Response> {
     let run = state.call(move |r| r.get_run(&job_id)).await?;
     Ok(axum::Json(status_json(&run)).into_response())
 }
 
+#[utoipa::path(delete, path = "/jobs/{job_id}", tag = "002 AI Job Queue", summary = "Cancel a pending or running job", params(("job_id" = String, Path, description = "The job")), responses((status = 200, description = "The cancelled job", body = serde_json::Value), (status = 400, description = "Already finished", body = serde_json::Value), (status = 404, description = "Unknown job", body = serde_json::Value)))]
 async fn cancel_job(State(state): State<AppState>, Path(job_id): Path<String>) -> Result<Response> {
     let run = state
         .call(move |r| {
@@ -245,6 +249,7 @@ struct ListQuery {
     offset: Option<u64>,
 }
 
+#[utoipa::path(get, path = "/jobs", tag = "002 AI Job Queue", summary = "List jobs", params(("status" = Option<String>, Query, description = "pending, running, completed, failed or cancelled"), ("job_type" = Option<String>, Query, description = "training or inference"), ("limit" = Option<u32>, Query, description = "Page size (default 100, at most 500)"), ("offset" = Option<u64>, Query, description = "Jobs to skip")), responses((status = 200, description = "jobs, total, limit, offset", body = serde_json::Value), (status = 422, description = "Invalid filter", body = serde_json::Value)))]
 async fn list_jobs(State(state): State<AppState>, QueryParams(q, ..): QueryParams<Jobs, ListQuery>) -> Result<Response> {
     let status = match q.status.as_deref() {
         None => None,

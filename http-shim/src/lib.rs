@@ -7,11 +7,13 @@
 //! * [`manager`]: 003, the Model Training Manager (`:8000/api/v1/...`);
 //! * [`flask`]: 004, the Flask training backend (`:8080/api/...`, with SSE events);
 //! * [`native`]: the core's own vocabulary (`:8000/native/v1/...`), with SSE for any run;
-//! * [`health`]: `/health` and `/health/redis`.
+//! * [`health`]: `/health` and `/health/redis`;
+//! * [`docs`]: `/openapi.json` (generated from the handlers), Swagger UI at `/docs`, ReDoc at `/redoc`.
 //!
 //! [`Routers`] holds the two listeners' routers: `main` (port 8000's APIs) and `flask` (port 8080's).
 
 pub mod dashboard;
+pub mod docs;
 pub mod errors;
 pub mod flask;
 pub mod guard;
@@ -58,29 +60,7 @@ pub struct Routers {
 
 /// Builds both routers on one state.
 pub fn routers(state: AppState, options: &HttpOptions) -> Routers {
-    let nex = nex::routes()
-        .fallback(|| async { not_found::<nex::Nex>() })
-        .method_not_allowed_fallback(|| async { method_not_allowed::<nex::Nex>() });
-    let manager = manager::routes()
-        .fallback(|| async { not_found::<manager::Manager>() })
-        .method_not_allowed_fallback(|| async { method_not_allowed::<manager::Manager>() });
-    let native = native::routes()
-        .fallback(|| async { not_found::<native::Native>() })
-        .method_not_allowed_fallback(|| async { method_not_allowed::<native::Native>() });
-    let main = Router::new()
-        .merge(dashboard::routes())
-        .nest("/api/ml-development", nex)
-        .merge(jobs::routes())
-        .nest("/api/v1", manager)
-        .nest("/native/v1", native)
-        .merge(health::routes())
-        .fallback(|| async { not_found::<dashboard::Dashboard>() })
-        .method_not_allowed_fallback(|| async { method_not_allowed::<dashboard::Dashboard>() });
-    let flask = Router::new()
-        .merge(flask::routes())
-        .merge(health::routes())
-        .fallback(|| async { not_found::<flask::Flask>() })
-        .method_not_allowed_fallback(|| async { method_not_allowed::<flask::Flask>() });
+    let (main, flask) = apis();
     let guards = guard::GuardState::new(&options.guards);
     let finish = |router: Router<AppState>, flask: bool| {
         let router = router.layer(DefaultBodyLimit::max(options.max_body_bytes));
@@ -92,6 +72,68 @@ pub fn routers(state: AppState, options: &HttpOptions) -> Routers {
         router.layer(localhost_cors()).with_state(state.clone())
     };
     Routers { main: finish(main, false), flask: finish(flask, true) }
+}
+
+/// The OpenAPI documents of both listeners: port 8000's (000, 001, 002, 003, native, health) and
+/// port 8080's (004), generated from the handlers.
+pub fn openapi() -> (utoipa::openapi::OpenApi, utoipa::openapi::OpenApi) {
+    let (main, flask) = api_parts();
+    (main.1, flask.1)
+}
+
+type Part = (Router<AppState>, utoipa::openapi::OpenApi);
+
+fn info(title: &str, description: &str) -> utoipa::openapi::OpenApi {
+    let info = utoipa::openapi::InfoBuilder::new().title(title).version(env!("CARGO_PKG_VERSION")).description(Some(description)).build();
+    utoipa::openapi::OpenApi::new(info, utoipa::openapi::Paths::new())
+}
+
+/// Each API's router with its fallbacks, and the two listeners' documents.
+fn api_parts() -> (Part, Part) {
+    fn nested<F: Front>(router: utoipa_axum::router::OpenApiRouter<AppState>) -> Part {
+        let (router, api) = router.split_for_parts();
+        (router.fallback(|| async { not_found::<F>() }).method_not_allowed_fallback(|| async { method_not_allowed::<F>() }), api)
+    }
+    let (nex_router, nex_api) = nested::<nex::Nex>(nex::routes());
+    let (manager_router, manager_api) = nested::<manager::Manager>(manager::routes());
+    let (native_router, native_api) = nested::<native::Native>(native::routes());
+    let (dashboard_router, dashboard_api) = dashboard::routes().split_for_parts();
+    let (jobs_router, jobs_api) = jobs::routes().split_for_parts();
+    let (health_router, health_api) = health::routes().split_for_parts();
+    let main_api = info("modelrunner: 000, 001, 002, 003 and native APIs", "Port 8000 of modelrunner-http (004 is on port 8080).")
+        .merge_from(dashboard_api)
+        .merge_from(jobs_api)
+        .merge_from(health_api.clone())
+        .nest("/api/ml-development", nex_api)
+        .nest("/api/v1", manager_api)
+        .nest("/native/v1", native_api);
+    let main_router = Router::new()
+        .merge(dashboard_router)
+        .merge(jobs_router)
+        .merge(health_router.clone())
+        .nest("/api/ml-development", nex_router)
+        .nest("/api/v1", manager_router)
+        .nest("/native/v1", native_router)
+        .fallback(|| async { not_found::<dashboard::Dashboard>() })
+        .method_not_allowed_fallback(|| async { method_not_allowed::<dashboard::Dashboard>() });
+    let (flask_router, flask_api) = flask::routes().split_for_parts();
+    let flask_api =
+        info("modelrunner: 004 Flask training backend", "Port 8080 of modelrunner-http.").merge_from(flask_api).merge_from(health_api);
+    let flask_router = flask_router
+        .merge(health_router)
+        .fallback(|| async { not_found::<flask::Flask>() })
+        .method_not_allowed_fallback(|| async { method_not_allowed::<flask::Flask>() });
+    ((main_router, main_api), (flask_router, flask_api))
+}
+
+/// Both listeners' routers with their docs routes.
+fn apis() -> (Router<AppState>, Router<AppState>) {
+    let ((main, main_api), (flask, flask_api)) = api_parts();
+    let json = |api: &utoipa::openapi::OpenApi| std::sync::Arc::new(api.to_json().unwrap_or_default());
+    let main_spec = docs::Spec { url: "/openapi.json", name: "000, 001, 002, 003, native (port 8000)", json: json(&main_api) };
+    let flask_on_main = docs::Spec { url: "/openapi/004.json", name: "004 Flask backend (port 8080)", json: json(&flask_api) };
+    let flask_spec = docs::Spec { url: "/openapi.json", name: "004 Flask backend", json: json(&flask_api) };
+    (main.merge(docs::routes(vec![main_spec, flask_on_main])), flask.merge(docs::routes(vec![flask_spec])))
 }
 
 fn not_found<F: Front>() -> axum::response::Response {

@@ -6,18 +6,18 @@
 //! Not served yet: `POST /jobs/` and a project's `start`/`validate`, which need the text fine-tuning
 //! engine (issue 6).
 
-use axum::Router;
 use axum::extract::multipart::{Multipart, MultipartRejection};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use modelrunner::{
     Allocation, ConfigPatch, Dataset, DatasetPatch, DatasetSpec, ErrorCode, PageRequest, Project, ProjectPatch, ProjectSpec, Run,
     RunFilter, RunStatus, Runner, TrainingType, TraitSpec, TraitType,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::errors::{ApiError, Front, JsonBody, Problem, QueryParams};
 use crate::state::AppState;
@@ -56,28 +56,29 @@ impl Front for Manager {
 type Result<T> = std::result::Result<T, ApiError<Manager>>;
 
 /// 003's routes, relative to `/api/v1`.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/health", get(health))
-        .route("/datasets/", get(list_datasets).post(upload_dataset))
-        .route("/datasets/{id}", get(get_dataset).patch(update_dataset).delete(delete_dataset))
-        .route("/jobs/", get(list_jobs))
-        .route("/jobs/{id}", get(get_job))
-        .route("/jobs/{id}/status", get(job_status))
-        .route("/jobs/{id}/cancel", post(cancel_job))
-        .route("/config/", get(get_config).patch(update_config))
-        .route("/workers/", get(workers).post(control_workers))
-        .route("/projects/", get(list_projects).post(create_project))
-        .route("/projects/validate-output-dir", post(validate_output_dir))
-        .route("/projects/validate-model", post(validate_model))
-        .route("/projects/models/available", get(available_models))
-        .route("/projects/{id}", get(get_project).patch(update_project))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(health))
+        .routes(routes!(list_datasets, upload_dataset))
+        .routes(routes!(get_dataset, update_dataset, delete_dataset))
+        .routes(routes!(list_jobs))
+        .routes(routes!(get_job))
+        .routes(routes!(job_status))
+        .routes(routes!(cancel_job))
+        .routes(routes!(get_config, update_config))
+        .routes(routes!(workers, control_workers))
+        .routes(routes!(list_projects, create_project))
+        .routes(routes!(validate_output_dir))
+        .routes(routes!(validate_model))
+        .routes(routes!(available_models))
+        .routes(routes!(get_project, update_project))
 }
 
 fn ok(body: Value) -> Response {
     axum::Json(body).into_response()
 }
 
+#[utoipa::path(get, path = "/health", tag = "003 Model Training Manager", summary = "Liveness", responses((status = 200, description = "healthy", body = serde_json::Value)))]
 async fn health() -> Response {
     ok(json!({"status": "healthy", "version": env!("CARGO_PKG_VERSION"), "environment": "production"}))
 }
@@ -113,6 +114,17 @@ fn int_id(raw: &str) -> Result<i64> {
 
 // ---- datasets ----
 
+/// The multipart form of an upload (documentation of `POST /datasets/`).
+#[derive(Debug, utoipa::ToSchema)]
+#[allow(dead_code)]
+struct UploadForm {
+    /// A CSV (header row) or JSON (array of objects, or JSON Lines) file.
+    #[schema(value_type = String, format = Binary)]
+    file: Vec<u8>,
+    name: String,
+    description: Option<String>,
+}
+
 fn dataset_json(d: &Dataset) -> Value {
     json!({
         "id": d.seq,
@@ -131,6 +143,7 @@ fn dataset_json(d: &Dataset) -> Value {
     })
 }
 
+#[utoipa::path(post, path = "/datasets/", tag = "003 Model Training Manager", summary = "Upload a CSV or JSON dataset (multipart)", request_body(content = UploadForm, content_type = "multipart/form-data"), responses((status = 201, description = "The stored dataset", body = serde_json::Value), (status = 400, description = "Invalid file type or content", body = serde_json::Value), (status = 413, description = "Too large", body = serde_json::Value), (status = 422, description = "Missing field", body = serde_json::Value)))]
 async fn upload_dataset(State(state): State<AppState>, multipart: std::result::Result<Multipart, MultipartRejection>) -> Result<Response> {
     let mut multipart =
         multipart.map_err(|e| ApiError::bad_input("body", None, format!("a multipart/form-data body is expected: {}", e.body_text())))?;
@@ -162,18 +175,21 @@ async fn upload_dataset(State(state): State<AppState>, multipart: std::result::R
     Ok((StatusCode::CREATED, axum::Json(dataset_json(&dataset))).into_response())
 }
 
+#[utoipa::path(get, path = "/datasets/", tag = "003 Model Training Manager", summary = "List datasets", params(("page" = Option<u64>, Query, description = "Page number (from 1)"), ("page_size" = Option<u32>, Query, description = "Items per page (at most 100)")), responses((status = 200, description = "items, total, page, page_size, pages", body = serde_json::Value)))]
 async fn list_datasets(State(state): State<AppState>, QueryParams(q, ..): QueryParams<Manager, Paging>) -> Result<Response> {
     let (page, size, req) = paging(&q, 10)?;
     let found = state.call(move |r| r.list_datasets(req)).await?;
     Ok(ok(page_json(found.items.iter().map(dataset_json).collect(), found.total, page, size)))
 }
 
+#[utoipa::path(get, path = "/datasets/{id}", tag = "003 Model Training Manager", summary = "One dataset", params(("id" = i64, Path, description = "Dataset id")), responses((status = 200, description = "The dataset", body = serde_json::Value), (status = 404, description = "Unknown dataset", body = serde_json::Value)))]
 async fn get_dataset(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response> {
     let seq = int_id(&id)?;
     let d = state.call(move |r| r.get_dataset(&r.dataset_id_by_seq(seq)?)).await?;
     Ok(ok(dataset_json(&d)))
 }
 
+#[utoipa::path(patch, path = "/datasets/{id}", tag = "003 Model Training Manager", summary = "Change a dataset's name or description", params(("id" = i64, Path, description = "Dataset id")), request_body = serde_json::Value, responses((status = 200, description = "The dataset", body = serde_json::Value), (status = 404, description = "Unknown dataset", body = serde_json::Value)))]
 async fn update_dataset(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -184,6 +200,7 @@ async fn update_dataset(
     Ok(ok(dataset_json(&d)))
 }
 
+#[utoipa::path(delete, path = "/datasets/{id}", tag = "003 Model Training Manager", summary = "Delete a dataset and its file", params(("id" = i64, Path, description = "Dataset id")), responses((status = 204, description = "Deleted"), (status = 400, description = "Allocated in a project", body = serde_json::Value), (status = 404, description = "Unknown dataset", body = serde_json::Value)))]
 async fn delete_dataset(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response> {
     let seq = int_id(&id)?;
     state.call(move |r| r.delete_dataset(&r.dataset_id_by_seq(seq)?)).await?;
@@ -236,6 +253,7 @@ fn job_json(run: &Run) -> Value {
     })
 }
 
+#[utoipa::path(get, path = "/jobs/", tag = "003 Model Training Manager", summary = "List jobs", params(("page" = Option<u64>, Query, description = "Page number (from 1)"), ("page_size" = Option<u32>, Query, description = "Items per page (at most 100)"), ("status" = Option<String>, Query, description = "pending, queued, running, completed, failed or cancelled")), responses((status = 200, description = "items, total, page, page_size, pages", body = serde_json::Value)))]
 async fn list_jobs(State(state): State<AppState>, QueryParams(q, ..): QueryParams<Manager, Paging>) -> Result<Response> {
     let (page, size, req) = paging(&q, 10)?;
     let status = match q.status.as_deref() {
@@ -256,12 +274,14 @@ fn run_by_seq(r: &Runner, seq: i64) -> modelrunner::Result<Run> {
     r.get_run(&r.run_id_by_seq(seq)?)
 }
 
+#[utoipa::path(get, path = "/jobs/{id}", tag = "003 Model Training Manager", summary = "One job", params(("id" = i64, Path, description = "Job id")), responses((status = 200, description = "The job", body = serde_json::Value), (status = 404, description = "Unknown job", body = serde_json::Value)))]
 async fn get_job(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response> {
     let seq = int_id(&id)?;
     let run = state.call(move |r| run_by_seq(r, seq)).await?;
     Ok(ok(job_json(&run)))
 }
 
+#[utoipa::path(get, path = "/jobs/{id}/status", tag = "003 Model Training Manager", summary = "A job's status, progress, epoch and loss", params(("id" = i64, Path, description = "Job id")), responses((status = 200, description = "The status", body = serde_json::Value), (status = 404, description = "Unknown job", body = serde_json::Value)))]
 async fn job_status(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response> {
     let seq = int_id(&id)?;
     let run = state.call(move |r| run_by_seq(r, seq)).await?;
@@ -272,6 +292,7 @@ async fn job_status(State(state): State<AppState>, Path(id): Path<String>) -> Re
     })))
 }
 
+#[utoipa::path(post, path = "/jobs/{id}/cancel", tag = "003 Model Training Manager", summary = "Cancel a job", params(("id" = i64, Path, description = "Job id")), responses((status = 200, description = "The job", body = serde_json::Value), (status = 400, description = "Cannot be cancelled", body = serde_json::Value), (status = 404, description = "Unknown job", body = serde_json::Value)))]
 async fn cancel_job(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response> {
     let seq = int_id(&id)?;
     let run = state
@@ -293,6 +314,7 @@ async fn cancel_job(State(state): State<AppState>, Path(id): Path<String>) -> Re
 
 // ---- configuration and workers ----
 
+#[utoipa::path(get, path = "/config/", tag = "003 Model Training Manager", summary = "The training configuration", responses((status = 200, description = "The configuration", body = serde_json::Value)))]
 async fn get_config(State(state): State<AppState>) -> Result<Response> {
     let (config, pool) = state.call(|r| Ok((r.config(), r.pool_status()))).await?;
     let mut out = json!(config);
@@ -301,6 +323,7 @@ async fn get_config(State(state): State<AppState>) -> Result<Response> {
     Ok(ok(out))
 }
 
+#[utoipa::path(patch, path = "/config/", tag = "003 Model Training Manager", summary = "Change the training configuration", request_body = serde_json::Value, responses((status = 200, description = "The configuration", body = serde_json::Value), (status = 400, description = "Invalid value", body = serde_json::Value), (status = 422, description = "Unknown field", body = serde_json::Value)))]
 async fn update_config(State(state): State<AppState>, JsonBody(patch, ..): JsonBody<Manager, ConfigPatch>) -> Result<Response> {
     let (config, pool) = state.call(move |r| Ok((r.update_config(patch)?, r.pool_status()))).await?;
     let mut out = json!(config);
@@ -309,12 +332,13 @@ async fn update_config(State(state): State<AppState>, JsonBody(patch, ..): JsonB
     Ok(ok(out))
 }
 
+#[utoipa::path(get, path = "/workers/", tag = "003 Model Training Manager", summary = "The worker pool", responses((status = 200, description = "The pool", body = serde_json::Value)))]
 async fn workers(State(state): State<AppState>) -> Result<Response> {
     let pool = state.call(|r| Ok(r.pool_status())).await?;
     Ok(ok(json!(pool)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 enum WorkerAction {
     Start,
@@ -322,12 +346,13 @@ enum WorkerAction {
     Restart,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 struct WorkerControl {
     action: WorkerAction,
     worker_count: Option<u32>,
 }
 
+#[utoipa::path(post, path = "/workers/", tag = "003 Model Training Manager", summary = "Start, stop or restart workers", request_body = WorkerControl, responses((status = 200, description = "The pool", body = serde_json::Value), (status = 400, description = "Invalid count", body = serde_json::Value)))]
 async fn control_workers(State(state): State<AppState>, JsonBody(b, ..): JsonBody<Manager, WorkerControl>) -> Result<Response> {
     let pool = state
         .call(move |r| match b.action {
@@ -375,29 +400,32 @@ fn project_json(r: &Runner, p: &Project) -> modelrunner::Result<Value> {
     }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 struct AllocationBody {
     dataset_id: i64,
     percentage: f64,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 struct TraitBody {
+    #[schema(value_type = String)]
     trait_type: TraitType,
     datasets: Vec<AllocationBody>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 struct ProjectCreate {
     name: String,
     description: Option<String>,
     base_model: String,
+    #[schema(value_type = String)]
     training_type: TrainingType,
     max_rows: Option<u64>,
     output_directory: String,
     traits: Vec<TraitBody>,
 }
 
+#[utoipa::path(post, path = "/projects/", tag = "003 Model Training Manager", summary = "Create a project with traits and dataset allocations", request_body = ProjectCreate, responses((status = 201, description = "The project", body = serde_json::Value), (status = 400, description = "Validation failed", body = serde_json::Value)))]
 async fn create_project(State(state): State<AppState>, JsonBody(b, ..): JsonBody<Manager, ProjectCreate>) -> Result<Response> {
     let out = state
         .call(move |r| {
@@ -431,6 +459,7 @@ async fn create_project(State(state): State<AppState>, JsonBody(b, ..): JsonBody
     Ok((StatusCode::CREATED, axum::Json(out)).into_response())
 }
 
+#[utoipa::path(get, path = "/projects/", tag = "003 Model Training Manager", summary = "List projects", params(("page" = Option<u64>, Query, description = "Page number (from 1)"), ("page_size" = Option<u32>, Query, description = "Items per page (at most 100)")), responses((status = 200, description = "items, total, page, page_size, pages", body = serde_json::Value)))]
 async fn list_projects(State(state): State<AppState>, QueryParams(q, ..): QueryParams<Manager, Paging>) -> Result<Response> {
     let (page, size, req) = paging(&q, 50)?;
     let out = state
@@ -443,12 +472,14 @@ async fn list_projects(State(state): State<AppState>, QueryParams(q, ..): QueryP
     Ok(ok(out))
 }
 
+#[utoipa::path(get, path = "/projects/{id}", tag = "003 Model Training Manager", summary = "One project", params(("id" = i64, Path, description = "Project id")), responses((status = 200, description = "The project", body = serde_json::Value), (status = 404, description = "Unknown project", body = serde_json::Value)))]
 async fn get_project(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response> {
     let seq = int_id(&id)?;
     let out = state.call(move |r| project_json(r, &r.get_project(&r.project_id_by_seq(seq)?)?)).await?;
     Ok(ok(out))
 }
 
+#[utoipa::path(patch, path = "/projects/{id}", tag = "003 Model Training Manager", summary = "Change a project's name or description", params(("id" = i64, Path, description = "Project id")), request_body = serde_json::Value, responses((status = 200, description = "The project", body = serde_json::Value), (status = 404, description = "Unknown project", body = serde_json::Value)))]
 async fn update_project(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -459,11 +490,12 @@ async fn update_project(
     Ok(ok(out))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 struct OutputDirBody {
     output_directory: String,
 }
 
+#[utoipa::path(post, path = "/projects/validate-output-dir", tag = "003 Model Training Manager", summary = "Check that an output directory is writable and inside the output root", request_body = OutputDirBody, responses((status = 200, description = "valid, writable, path, errors", body = serde_json::Value), (status = 400, description = "Not usable", body = serde_json::Value)))]
 async fn validate_output_dir(State(state): State<AppState>, JsonBody(b, ..): JsonBody<Manager, OutputDirBody>) -> Result<Response> {
     let check = state.call(move |r| Ok(r.check_output_dir(&b.output_directory))).await?;
     if !check.valid {
@@ -472,17 +504,19 @@ async fn validate_output_dir(State(state): State<AppState>, JsonBody(b, ..): Jso
     Ok(ok(json!(check)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 struct ModelBody {
     model_name: String,
 }
 
+#[utoipa::path(post, path = "/projects/validate-model", tag = "003 Model Training Manager", summary = "Check whether a model is in the local cache", request_body = ModelBody, responses((status = 200, description = "available, model_name, path, errors", body = serde_json::Value)))]
 async fn validate_model(State(state): State<AppState>, JsonBody(b, ..): JsonBody<Manager, ModelBody>) -> Result<Response> {
     let dir = state.settings.model_cache.clone();
     let found = state.call(move |_| modelrunner::model_cache::check(&dir, &b.model_name)).await?;
     Ok(ok(json!(found)))
 }
 
+#[utoipa::path(get, path = "/projects/models/available", tag = "003 Model Training Manager", summary = "Models in the local cache", responses((status = 200, description = "Model names", body = serde_json::Value)))]
 async fn available_models(State(state): State<AppState>) -> Result<Response> {
     let dir = state.settings.model_cache.clone();
     let names = state.call(move |_| modelrunner::model_cache::available(&dir)).await?;

@@ -3,11 +3,9 @@
 //! synthetic examples and the chat assistant. Errors: `{detail}`; invalid input: 422 with
 //! `{detail: [{loc, msg, type}]}`.
 
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use modelrunner::assistant::ChatRequest;
 use modelrunner::{
     ErrorCode, MAX_LIMIT, Model, ModelFamily, ModelFilter, ModelPatch, ModelSpec, ModelStatus, MonitoringSnapshot, PageRequest, Recipe,
@@ -16,6 +14,8 @@ use modelrunner::{
 };
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::errors::{ApiError, Front, JsonBody, Problem, QueryParams};
 use crate::state::AppState;
@@ -75,20 +75,20 @@ pub fn validation_item(p: &Problem) -> Value {
 type Result<T> = std::result::Result<T, ApiError<Nex>>;
 
 /// 001's routes, relative to `/api/ml-development`.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/recipes", get(list_recipes).post(create_recipe))
-        .route("/recipes/{recipe_id}", get(get_recipe).put(update_recipe).delete(delete_recipe))
-        .route("/recipes/{recipe_id}/clone", post(clone_recipe))
-        .route("/recipes/{recipe_id}/versions", get(list_versions).post(create_version))
-        .route("/recipes/{recipe_id}/versions/{version_id}", get(get_version))
-        .route("/recipes/{recipe_id}/synthetic-example", get(get_synthetic).post(create_synthetic))
-        .route("/models", get(list_models).post(register_model))
-        .route("/models/{model_id}", get(get_model).put(update_model))
-        .route("/models/{model_id}/monitoring", get(list_snapshots).post(create_snapshot))
-        .route("/runs", get(list_runs).post(create_run))
-        .route("/runs/{run_id}", get(get_run).put(update_run))
-        .route("/chat", post(chat))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_recipes, create_recipe))
+        .routes(routes!(get_recipe, update_recipe, delete_recipe))
+        .routes(routes!(clone_recipe))
+        .routes(routes!(list_versions, create_version))
+        .routes(routes!(get_version))
+        .routes(routes!(get_synthetic, create_synthetic))
+        .routes(routes!(list_models, register_model))
+        .routes(routes!(get_model, update_model))
+        .routes(routes!(list_snapshots, create_snapshot))
+        .routes(routes!(list_runs, create_run))
+        .routes(routes!(get_run, update_run))
+        .routes(routes!(chat))
 }
 
 fn json_response(status: StatusCode, body: Value) -> Response {
@@ -116,6 +116,7 @@ struct RecipeQuery {
     offset: Option<u64>,
 }
 
+#[utoipa::path(get, path = "/recipes", tag = "001 ML Model Development", summary = "List recipes", params(("model_family" = Option<String>, Query, description = "pricing, next_best_action, location_scoring or forecasting"), ("level" = Option<String>, Query, description = "baseline, industry or client"), ("status" = Option<String>, Query, description = "draft, approved or archived"), ("parent_id" = Option<String>, Query, description = "Parent recipe"), ("limit" = Option<u32>, Query, description = "Page size (default 100, at most 500)"), ("offset" = Option<u64>, Query, description = "Items to skip")), responses((status = 200, description = "recipes and total", body = serde_json::Value), (status = 422, description = "Invalid filter", body = serde_json::Value)))]
 async fn list_recipes(State(state): State<AppState>, QueryParams(q, ..): QueryParams<Nex, RecipeQuery>) -> Result<Response> {
     let filter = RecipeFilter {
         model_family: q.model_family,
@@ -128,12 +129,15 @@ async fn list_recipes(State(state): State<AppState>, QueryParams(q, ..): QueryPa
     Ok(json_response(StatusCode::OK, json!({"recipes": found.items, "total": found.total})))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 struct RecipeCreate {
     id: Option<String>,
     name: String,
+    #[schema(value_type = String)]
     model_family: ModelFamily,
+    #[schema(value_type = String)]
     level: RecipeLevel,
+    #[schema(value_type = Option<String>)]
     status: Option<RecipeStatus>,
     parent_id: Option<String>,
     #[serde(default)]
@@ -143,6 +147,7 @@ struct RecipeCreate {
     created_by: Option<String>,
 }
 
+#[utoipa::path(post, path = "/recipes", tag = "001 ML Model Development", summary = "Create a recipe (its manifest becomes version 1.0.0)", request_body = RecipeCreate, responses((status = 201, description = "The recipe", body = serde_json::Value), (status = 422, description = "Invalid", body = serde_json::Value)))]
 async fn create_recipe(State(state): State<AppState>, JsonBody(b, ..): JsonBody<Nex, RecipeCreate>) -> Result<Response> {
     let spec = RecipeSpec {
         id: b.id,
@@ -159,19 +164,23 @@ async fn create_recipe(State(state): State<AppState>, JsonBody(b, ..): JsonBody<
     Ok(json_response(StatusCode::CREATED, json!(recipe)))
 }
 
+#[utoipa::path(get, path = "/recipes/{recipe_id}", tag = "001 ML Model Development", summary = "A recipe", params(("recipe_id" = String, Path, description = "The recipe")), responses((status = 200, description = "The recipe", body = serde_json::Value), (status = 404, description = "Recipe not found", body = serde_json::Value)))]
 async fn get_recipe(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response> {
     let recipe: Recipe = state.call(move |r| r.get_recipe(&id)).await?;
     Ok(json_response(StatusCode::OK, json!(recipe)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 struct RecipeUpdate {
     name: Option<String>,
+    #[schema(value_type = Option<String>)]
     status: Option<RecipeStatus>,
+    #[schema(value_type = Option<String>)]
     level: Option<RecipeLevel>,
     tags: Option<Vec<String>>,
 }
 
+#[utoipa::path(put, path = "/recipes/{recipe_id}", tag = "001 ML Model Development", summary = "Change a recipe's name, status, level or tags", params(("recipe_id" = String, Path, description = "The recipe")), request_body = RecipeUpdate, responses((status = 200, description = "The recipe", body = serde_json::Value), (status = 404, description = "Recipe not found", body = serde_json::Value)))]
 async fn update_recipe(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -182,6 +191,7 @@ async fn update_recipe(
     Ok(json_response(StatusCode::OK, json!(recipe)))
 }
 
+#[utoipa::path(delete, path = "/recipes/{recipe_id}", tag = "001 ML Model Development", summary = "Delete an unused recipe", params(("recipe_id" = String, Path, description = "The recipe")), responses((status = 204, description = "Deleted"), (status = 404, description = "Recipe not found", body = serde_json::Value), (status = 409, description = "Used by models or clones", body = serde_json::Value)))]
 async fn delete_recipe(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response> {
     state.call(move |r| r.delete_recipe(&id)).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -193,6 +203,7 @@ struct CloneQuery {
     created_by: Option<String>,
 }
 
+#[utoipa::path(post, path = "/recipes/{recipe_id}/clone", tag = "001 ML Model Development", summary = "Clone a recipe", params(("recipe_id" = String, Path, description = "The recipe"), ("name" = String, Query, description = "Name of the clone")), responses((status = 201, description = "The clone", body = serde_json::Value), (status = 404, description = "Recipe not found", body = serde_json::Value)))]
 async fn clone_recipe(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -225,6 +236,7 @@ struct PageQuery {
     offset: Option<u64>,
 }
 
+#[utoipa::path(get, path = "/recipes/{recipe_id}/versions", tag = "001 ML Model Development", summary = "A recipe's versions", params(("recipe_id" = String, Path, description = "The recipe"), ("limit" = Option<u32>, Query, description = "Page size"), ("offset" = Option<u64>, Query, description = "Items to skip")), responses((status = 200, description = "versions and total", body = serde_json::Value)))]
 async fn list_versions(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -236,12 +248,13 @@ async fn list_versions(
     Ok(json_response(StatusCode::OK, json!({"versions": versions, "total": found.total})))
 }
 
+#[utoipa::path(get, path = "/recipes/{recipe_id}/versions/{version_id}", tag = "001 ML Model Development", summary = "A version", params(("recipe_id" = String, Path, description = "The recipe"), ("version_id" = String, Path, description = "The version")), responses((status = 200, description = "The version", body = serde_json::Value), (status = 404, description = "Not found", body = serde_json::Value)))]
 async fn get_version(State(state): State<AppState>, Path((id, version_id)): Path<(String, String)>) -> Result<Response> {
     let version = state.call(move |r| r.get_recipe_version(&id, &version_id)).await?;
     Ok(json_response(StatusCode::OK, version_json(version)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 struct VersionCreate {
     recipe_id: Option<String>,
     #[serde(alias = "manifest")]
@@ -249,9 +262,11 @@ struct VersionCreate {
     change_note: Option<String>,
     created_by: Option<String>,
     /// Which part of the semver number to bump (`major`, `minor`, `patch`; default minor).
+    #[schema(value_type = Option<String>)]
     bump: Option<VersionBump>,
 }
 
+#[utoipa::path(post, path = "/recipes/{recipe_id}/versions", tag = "001 ML Model Development", summary = "Create an immutable version (semver bumped, JSON Patch diff)", params(("recipe_id" = String, Path, description = "The recipe")), request_body = VersionCreate, responses((status = 201, description = "The version", body = serde_json::Value), (status = 404, description = "Recipe not found", body = serde_json::Value)))]
 async fn create_version(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -283,12 +298,13 @@ fn synthetic_json(e: SyntheticExample) -> Value {
     })
 }
 
+#[utoipa::path(get, path = "/recipes/{recipe_id}/synthetic-example", tag = "001 ML Model Development", summary = "A recipe's synthetic example", params(("recipe_id" = String, Path, description = "The recipe")), responses((status = 200, description = "The example", body = serde_json::Value), (status = 404, description = "Not found", body = serde_json::Value)))]
 async fn get_synthetic(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response> {
     let example = state.call(move |r| r.get_synthetic_example(&id)).await?;
     Ok(json_response(StatusCode::OK, synthetic_json(example)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 struct SyntheticCreate {
     recipe_id: Option<String>,
     dataset_schema_json: Value,
@@ -298,6 +314,7 @@ struct SyntheticCreate {
 }
 
 /// Rows given are stored as they are; without rows, they are generated from the schema.
+#[utoipa::path(post, path = "/recipes/{recipe_id}/synthetic-example", tag = "001 ML Model Development", summary = "Store (or generate from the schema) a synthetic example", params(("recipe_id" = String, Path, description = "The recipe")), request_body = SyntheticCreate, responses((status = 201, description = "The example", body = serde_json::Value), (status = 422, description = "Invalid schema", body = serde_json::Value)))]
 async fn create_synthetic(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -335,6 +352,7 @@ struct ModelQuery {
     offset: Option<u64>,
 }
 
+#[utoipa::path(get, path = "/models", tag = "001 ML Model Development", summary = "List models", params(("model_family" = Option<String>, Query, description = "Family"), ("status" = Option<String>, Query, description = "draft, staging, production or retired"), ("recipe_id" = Option<String>, Query, description = "Recipe"), ("owner" = Option<String>, Query, description = "Owner"), ("limit" = Option<u32>, Query, description = "Page size"), ("offset" = Option<u64>, Query, description = "Items to skip")), responses((status = 200, description = "models and total", body = serde_json::Value)))]
 async fn list_models(State(state): State<AppState>, QueryParams(q, ..): QueryParams<Nex, ModelQuery>) -> Result<Response> {
     let filter = ModelFilter {
         model_family: q.model_family,
@@ -347,21 +365,24 @@ async fn list_models(State(state): State<AppState>, QueryParams(q, ..): QueryPar
     Ok(json_response(StatusCode::OK, json!({"models": found.items, "total": found.total})))
 }
 
+#[utoipa::path(get, path = "/models/{model_id}", tag = "001 ML Model Development", summary = "A model", params(("model_id" = String, Path, description = "The model")), responses((status = 200, description = "The model", body = serde_json::Value), (status = 404, description = "Model not found", body = serde_json::Value)))]
 async fn get_model(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response> {
     let model: Model = state.call(move |r| r.get_model(&id)).await?;
     Ok(json_response(StatusCode::OK, json!(model)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 struct ModelRegister {
     name: String,
     description: Option<String>,
+    #[schema(value_type = Option<String>)]
     model_family: Option<ModelFamily>,
     recipe_id: Option<String>,
     recipe_version_id: Option<String>,
     owner: Option<String>,
 }
 
+#[utoipa::path(post, path = "/models", tag = "001 ML Model Development", summary = "Register a model", request_body = ModelRegister, responses((status = 201, description = "The model", body = serde_json::Value), (status = 422, description = "Invalid", body = serde_json::Value)))]
 async fn register_model(State(state): State<AppState>, JsonBody(b, ..): JsonBody<Nex, ModelRegister>) -> Result<Response> {
     let spec = ModelSpec {
         name: b.name,
@@ -376,16 +397,18 @@ async fn register_model(State(state): State<AppState>, JsonBody(b, ..): JsonBody
     Ok(json_response(StatusCode::CREATED, json!(model)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 struct ModelUpdate {
     name: Option<String>,
     description: Option<String>,
+    #[schema(value_type = Option<String>)]
     status: Option<ModelStatus>,
     owner: Option<String>,
     changed_by: Option<String>,
     note: Option<String>,
 }
 
+#[utoipa::path(put, path = "/models/{model_id}", tag = "001 ML Model Development", summary = "Change a model (status moves are audited)", params(("model_id" = String, Path, description = "The model")), request_body = ModelUpdate, responses((status = 200, description = "The model", body = serde_json::Value), (status = 409, description = "Transition not allowed", body = serde_json::Value)))]
 async fn update_model(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -418,6 +441,7 @@ fn snapshot_json(s: MonitoringSnapshot) -> Value {
     })
 }
 
+#[utoipa::path(get, path = "/models/{model_id}/monitoring", tag = "001 ML Model Development", summary = "A model's monitoring snapshots", params(("model_id" = String, Path, description = "The model"), ("limit" = Option<u32>, Query, description = "Page size"), ("offset" = Option<u64>, Query, description = "Items to skip")), responses((status = 200, description = "snapshots and total", body = serde_json::Value)))]
 async fn list_snapshots(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -429,9 +453,10 @@ async fn list_snapshots(
     Ok(json_response(StatusCode::OK, json!({"snapshots": snapshots, "total": found.total})))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 struct SnapshotCreate {
     model_id: Option<String>,
+    #[schema(value_type = Option<String>)]
     captured_at: Option<modelrunner::Timestamp>,
     performance_metrics_json: Option<Value>,
     drift_metrics_json: Option<Value>,
@@ -439,6 +464,7 @@ struct SnapshotCreate {
     alerts_json: Option<Value>,
 }
 
+#[utoipa::path(post, path = "/models/{model_id}/monitoring", tag = "001 ML Model Development", summary = "Record a monitoring snapshot", params(("model_id" = String, Path, description = "The model")), request_body = SnapshotCreate, responses((status = 201, description = "The snapshot", body = serde_json::Value), (status = 404, description = "Model not found", body = serde_json::Value)))]
 async fn create_snapshot(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -493,6 +519,7 @@ struct RunQuery {
     offset: Option<u64>,
 }
 
+#[utoipa::path(get, path = "/runs", tag = "001 ML Model Development", summary = "List runs", params(("model_id" = Option<String>, Query, description = "Model"), ("recipe_id" = Option<String>, Query, description = "Recipe"), ("status" = Option<String>, Query, description = "queued, running, succeeded or failed"), ("run_type" = Option<String>, Query, description = "train, eval or backtest"), ("limit" = Option<u32>, Query, description = "Page size"), ("offset" = Option<u64>, Query, description = "Items to skip")), responses((status = 200, description = "runs and total", body = serde_json::Value)))]
 async fn list_runs(State(state): State<AppState>, QueryParams(q, ..): QueryParams<Nex, RunQuery>) -> Result<Response> {
     let filter = RunFilter {
         model_id: q.model_id,
@@ -512,20 +539,23 @@ async fn list_runs(State(state): State<AppState>, QueryParams(q, ..): QueryParam
     Ok(json_response(StatusCode::OK, out))
 }
 
+#[utoipa::path(get, path = "/runs/{run_id}", tag = "001 ML Model Development", summary = "A run", params(("run_id" = String, Path, description = "The run")), responses((status = 200, description = "The run", body = serde_json::Value), (status = 404, description = "Run not found", body = serde_json::Value)))]
 async fn get_run(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response> {
     let out = state.call(move |r| run_json(r, r.get_run(&id)?)).await?;
     Ok(json_response(StatusCode::OK, out))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 struct RunCreate {
     recipe_id: String,
     recipe_version_id: Option<String>,
+    #[schema(value_type = String)]
     run_type: RunKind,
     model_id: Option<String>,
     created_by: Option<String>,
 }
 
+#[utoipa::path(post, path = "/runs", tag = "001 ML Model Development", summary = "Run a recipe's family model (train, eval or backtest)", request_body = RunCreate, responses((status = 201, description = "The queued run", body = serde_json::Value), (status = 422, description = "Invalid", body = serde_json::Value)))]
 async fn create_run(State(state): State<AppState>, JsonBody(b, ..): JsonBody<Nex, RunCreate>) -> Result<Response> {
     if !matches!(b.run_type, RunKind::Train | RunKind::Eval | RunKind::Backtest) {
         return Err(ApiError::bad_input(
@@ -543,16 +573,20 @@ async fn create_run(State(state): State<AppState>, JsonBody(b, ..): JsonBody<Nex
     Ok(json_response(StatusCode::CREATED, out))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 struct RunUpdate {
+    #[schema(value_type = Option<String>)]
     status: Option<RunStatus>,
+    #[schema(value_type = Option<Object>)]
     metrics_json: Option<Map<String, Value>>,
+    #[schema(value_type = Option<Object>)]
     artifacts_json: Option<Map<String, Value>>,
     logs_text: Option<String>,
     progress: Option<u8>,
     message: Option<String>,
 }
 
+#[utoipa::path(put, path = "/runs/{run_id}", tag = "001 ML Model Development", summary = "Report metrics, artifacts, logs (and the state of external runs)", params(("run_id" = String, Path, description = "The run")), request_body = RunUpdate, responses((status = 200, description = "The run", body = serde_json::Value), (status = 409, description = "State of an executed run", body = serde_json::Value)))]
 async fn update_run(State(state): State<AppState>, Path(id): Path<String>, JsonBody(b, ..): JsonBody<Nex, RunUpdate>) -> Result<Response> {
     let report = RunReport {
         status: b.status,
@@ -569,6 +603,7 @@ async fn update_run(State(state): State<AppState>, Path(id): Path<String>, JsonB
 
 // ---- chat ----
 
+#[utoipa::path(post, path = "/chat", tag = "001 ML Model Development", summary = "Ask the assistant about the registry", request_body = serde_json::Value, responses((status = 200, description = "The answer", body = serde_json::Value)))]
 async fn chat(State(state): State<AppState>, JsonBody(request, ..): JsonBody<Nex, ChatRequest>) -> Result<Response> {
     let answer = state.call(move |r| r.chat(&request)).await?;
     let mut out = json!(answer);

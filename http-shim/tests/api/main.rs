@@ -2,6 +2,7 @@
 
 mod common;
 mod dashboard;
+mod docs;
 mod flask;
 mod guards;
 mod jobs;
