@@ -25,7 +25,7 @@ cargo build --quiet --release -p modelrunner-http
 bin="${CARGO_TARGET_DIR:-target}/release/modelrunner-http"
 "$bin" --db "$tmp/smoke.db" --listen 127.0.0.1:0 --listen-flask 127.0.0.1:0 2>"$tmp/server.txt" &
 server=$!
-trap 'kill $server 2>/dev/null; rm -rf "$tmp"' EXIT
+trap 'kill $server 2>/dev/null || true; rm -rf "$tmp"' EXIT
 for _ in $(seq 100); do grep -q ' on http://' "$tmp/server.txt" && break; sleep 0.1; done
 base="$(sed -n 's/.* on \(http:[^,]*\),.*/\1/p' "$tmp/server.txt" | head -1)"
 run_id="$(curl -sf -X POST "$base/api/runs" -H 'Content-Type: application/json' \
