@@ -217,27 +217,8 @@ async fn job_status(State(state): State<AppState>, Path(job_id): Path<String>) -
 
 #[utoipa::path(delete, path = "/jobs/{job_id}", tag = "002 AI Job Queue", summary = "Cancel a pending or running job", params(("job_id" = String, Path, description = "The job")), responses((status = 200, description = "The cancelled job", body = serde_json::Value), (status = 400, description = "Already finished", body = serde_json::Value), (status = 404, description = "Unknown job", body = serde_json::Value)))]
 async fn cancel_job(State(state): State<AppState>, Path(job_id): Path<String>) -> Result<Response> {
-    let run = state
-        .call(move |r| {
-            let run = r.get_run(&job_id)?;
-            if run.status.is_terminal() {
-                return Err(modelrunner::Error::Conflict(format!(
-                    "job {job_id} cannot be cancelled: it is already {}",
-                    job_status_name(run.status)
-                )));
-            }
-            let run = r.cancel_run(&job_id)?;
-            if run.status.is_terminal() {
-                return Ok(run);
-            }
-            // A running job stops at its task's next check; wait for it (bounded).
-            match r.wait(&job_id, CANCEL_WAIT) {
-                Ok(done) => Ok(done),
-                Err(modelrunner::Error::Timeout(_)) => r.get_run(&job_id),
-                Err(e) => Err(e),
-            }
-        })
-        .await?;
+    // A running job stops at its task's next check; wait for it (bounded) so the answer can say so.
+    let run = state.call(move |r| r.cancel_and_wait(&job_id, CANCEL_WAIT)).await?;
     Ok(axum::Json(status_json(&run)).into_response())
 }
 

@@ -295,20 +295,7 @@ async fn job_status(State(state): State<AppState>, Path(id): Path<String>) -> Re
 #[utoipa::path(post, path = "/jobs/{id}/cancel", tag = "003 Model Training Manager", summary = "Cancel a job", params(("id" = i64, Path, description = "Job id")), responses((status = 200, description = "The job", body = serde_json::Value), (status = 400, description = "Cannot be cancelled", body = serde_json::Value), (status = 404, description = "Unknown job", body = serde_json::Value)))]
 async fn cancel_job(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response> {
     let seq = int_id(&id)?;
-    let run = state
-        .call(move |r| {
-            let run = run_by_seq(r, seq)?;
-            if run.status.is_terminal() {
-                return Err(modelrunner::Error::Conflict(format!("job {seq} cannot be cancelled: it is {}", status_name(run.status))));
-            }
-            let run = r.cancel_run(&run.id)?;
-            match r.wait(&run.id, std::time::Duration::from_secs(10)) {
-                Ok(done) => Ok(done),
-                Err(modelrunner::Error::Timeout(_)) => r.get_run(&run.id),
-                Err(e) => Err(e),
-            }
-        })
-        .await?;
+    let run = state.call(move |r| r.cancel_and_wait(&r.run_id_by_seq(seq)?, std::time::Duration::from_secs(10))).await?;
     Ok(ok(job_json(&run)))
 }
 

@@ -187,6 +187,20 @@ impl Runner {
         self.get_run(id)
     }
 
+    /// Cancels a run and waits at most `timeout` for it to stop (a running task stops at its next
+    /// check); returns the run as it then is — `cancelled`, or still `running` when time ran out.
+    /// Unknown: `NotFound`; already finished: `Conflict`.
+    pub fn cancel_and_wait(&self, id: &str, timeout: Duration) -> Result<Run> {
+        let run = self.cancel_run(id)?;
+        if run.status.is_terminal() {
+            return Ok(run);
+        }
+        match self.wait(id, timeout) {
+            Err(Error::Timeout(_)) => self.get_run(id),
+            other => other,
+        }
+    }
+
     /// Waits until the run reaches a final status (or `timeout` passes: a `Timeout` error) and returns it.
     pub fn wait(&self, id: &str, timeout: Duration) -> Result<Run> {
         let deadline = Instant::now() + timeout;

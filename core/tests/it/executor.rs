@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use modelrunner::{ConfigPatch, ErrorCode, RunKind, RunSpec, RunStatus, Runner, WorkerState};
 use serde_json::json;
 
-use crate::common::{WAIT, gated, options};
+use crate::common::{WAIT, gated, options, runner};
 
 fn wait_status(r: &Runner, id: &str, status: RunStatus) {
     let deadline = Instant::now() + WAIT;
@@ -148,4 +148,17 @@ fn unknown_task_at_submit_is_a_validation_error() {
     let e = r.submit(RunSpec::task(RunKind::Train, "nope")).unwrap_err();
     assert_eq!((e.code(), e.field()), (ErrorCode::Validation, Some("task")));
     assert_eq!(r.list_runs(&Default::default()).unwrap().total, 0, "nothing written");
+}
+
+#[test]
+fn cancel_and_wait_returns_the_stopped_run_and_refuses_finished_or_unknown_ones() {
+    let r = runner();
+    let running = r.submit(RunSpec::task(RunKind::Train, "stepper").with_inputs(json!({"steps": 100000, "pause_ms": 1}))).unwrap();
+    while r.get_run(&running.id).unwrap().status != RunStatus::Running {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let stopped = r.cancel_and_wait(&running.id, Duration::from_secs(10)).unwrap();
+    assert_eq!(stopped.status, RunStatus::Cancelled, "it waited for the task to stop");
+    assert!(matches!(r.cancel_and_wait(&running.id, Duration::from_secs(1)), Err(modelrunner::Error::Conflict(_))));
+    assert!(matches!(r.cancel_and_wait("run_nope", Duration::from_secs(1)), Err(modelrunner::Error::NotFound { .. })));
 }
