@@ -4,13 +4,13 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use modelrunner::{ErrorCode, Run};
+use modelrunner::Run;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::errors::{ApiError, Front, JsonBody, Problem};
+use crate::errors::{ApiError, Front, JsonBody, Problem, StatusConventions};
 use crate::state::AppState;
 
 /// 000's error conventions.
@@ -20,21 +20,8 @@ pub struct Dashboard;
 impl Front for Dashboard {
     const BAD_INPUT: StatusCode = StatusCode::BAD_REQUEST;
 
-    fn status(code: ErrorCode) -> StatusCode {
-        match code {
-            ErrorCode::NotFound => StatusCode::NOT_FOUND,
-            ErrorCode::Validation => StatusCode::BAD_REQUEST,
-            // 000's explicit "not ready" contract for results.
-            ErrorCode::NotReady => StatusCode::CONFLICT,
-            ErrorCode::Conflict => StatusCode::CONFLICT,
-            ErrorCode::Cancelled => StatusCode::CONFLICT,
-            ErrorCode::Timeout => StatusCode::GATEWAY_TIMEOUT,
-            ErrorCode::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
-            ErrorCode::Storage => StatusCode::INTERNAL_SERVER_ERROR,
-            ErrorCode::Io => StatusCode::INTERNAL_SERVER_ERROR,
-            ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
+    // 000: 400 for a bad body; 409 for results not ready (its explicit contract).
+    const STATUS: StatusConventions = StatusConventions { validation: StatusCode::BAD_REQUEST, state: StatusCode::CONFLICT };
 
     fn body(p: &Problem) -> Value {
         let mut details = Map::new();

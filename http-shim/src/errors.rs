@@ -29,10 +29,40 @@ pub struct Problem {
     pub location: &'static str,
 }
 
+/// The two answers that differ between the documents: the status of invalid input, and of a request
+/// the entity's state does not allow (conflict, not ready, cancelled).
+#[derive(Debug, Clone, Copy)]
+pub struct StatusConventions {
+    pub validation: StatusCode,
+    pub state: StatusCode,
+}
+
+/// The HTTP status of a core error code under an API's conventions: one exhaustive match (no
+/// catch-all) that every front goes through, so a new code is a compile error here.
+pub const fn status_for(code: ErrorCode, c: StatusConventions) -> StatusCode {
+    match code {
+        ErrorCode::NotFound => StatusCode::NOT_FOUND,
+        ErrorCode::Validation => c.validation,
+        ErrorCode::Conflict => c.state,
+        ErrorCode::NotReady => c.state,
+        ErrorCode::Cancelled => c.state,
+        ErrorCode::Timeout => StatusCode::GATEWAY_TIMEOUT,
+        ErrorCode::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::Storage => StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorCode::Io => StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
 /// One documented API's error conventions.
 pub trait Front: Send + Sync + 'static {
-    /// The HTTP status of a core error code (each front matches every code: no catch-all).
-    fn status(code: ErrorCode) -> StatusCode;
+    /// How this API answers invalid input and state conflicts.
+    const STATUS: StatusConventions;
+
+    /// The HTTP status of a core error code.
+    fn status(code: ErrorCode) -> StatusCode {
+        status_for(code, Self::STATUS)
+    }
     /// The status of a body or query string that cannot be read as what the endpoint takes.
     const BAD_INPUT: StatusCode;
     /// The JSON body of an error answer.

@@ -7,14 +7,14 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::Event as SseEvent;
 use axum::response::{IntoResponse, Response};
 use modelrunner::{
-    ErrorCode, Event, EventBody, MAX_LIMIT, Model, ModelPatch, ModelSpec, PageRequest, Run, RunFilter, RunKind, RunSpec, RunStatus, Runner,
+    Event, EventBody, MAX_LIMIT, Model, ModelPatch, ModelSpec, PageRequest, Run, RunFilter, RunKind, RunSpec, RunStatus, Runner,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::errors::{ApiError, Front, JsonBody, Problem};
+use crate::errors::{ApiError, Front, JsonBody, Problem, StatusConventions};
 use crate::sse;
 use crate::state::AppState;
 
@@ -25,20 +25,8 @@ pub struct Flask;
 impl Front for Flask {
     const BAD_INPUT: StatusCode = StatusCode::BAD_REQUEST;
 
-    fn status(code: ErrorCode) -> StatusCode {
-        match code {
-            ErrorCode::NotFound => StatusCode::NOT_FOUND,
-            ErrorCode::Validation => StatusCode::BAD_REQUEST,
-            ErrorCode::Conflict => StatusCode::CONFLICT,
-            ErrorCode::NotReady => StatusCode::CONFLICT,
-            ErrorCode::Cancelled => StatusCode::CONFLICT,
-            ErrorCode::Timeout => StatusCode::GATEWAY_TIMEOUT,
-            ErrorCode::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
-            ErrorCode::Storage => StatusCode::INTERNAL_SERVER_ERROR,
-            ErrorCode::Io => StatusCode::INTERNAL_SERVER_ERROR,
-            ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
+    // 004: 400 for validation, 409 for invalid state.
+    const STATUS: StatusConventions = StatusConventions { validation: StatusCode::BAD_REQUEST, state: StatusCode::CONFLICT };
 
     fn body(p: &Problem) -> Value {
         json!({"error": p.message})

@@ -7,13 +7,13 @@ use std::time::Duration;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use modelrunner::{ErrorCode, PageRequest, Run, RunFilter, RunKind, RunStatus, TrainingJob};
+use modelrunner::{PageRequest, Run, RunFilter, RunKind, RunStatus, TrainingJob};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::errors::{ApiError, Front, JsonBody, Problem, QueryParams};
+use crate::errors::{ApiError, Front, JsonBody, Problem, QueryParams, StatusConventions};
 use crate::state::AppState;
 
 /// 002's error conventions.
@@ -23,21 +23,8 @@ pub struct Jobs;
 impl Front for Jobs {
     const BAD_INPUT: StatusCode = StatusCode::UNPROCESSABLE_ENTITY;
 
-    fn status(code: ErrorCode) -> StatusCode {
-        match code {
-            ErrorCode::NotFound => StatusCode::NOT_FOUND,
-            ErrorCode::Validation => StatusCode::UNPROCESSABLE_ENTITY,
-            // "Job cannot be cancelled (already completed, failed, or cancelled)" is a 400 in 002.
-            ErrorCode::Conflict => StatusCode::BAD_REQUEST,
-            ErrorCode::NotReady => StatusCode::BAD_REQUEST,
-            ErrorCode::Cancelled => StatusCode::BAD_REQUEST,
-            ErrorCode::Timeout => StatusCode::GATEWAY_TIMEOUT,
-            ErrorCode::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
-            ErrorCode::Storage => StatusCode::INTERNAL_SERVER_ERROR,
-            ErrorCode::Io => StatusCode::INTERNAL_SERVER_ERROR,
-            ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
+    // 002: 422 for invalid input; "cannot be cancelled" is a 400.
+    const STATUS: StatusConventions = StatusConventions { validation: StatusCode::UNPROCESSABLE_ENTITY, state: StatusCode::BAD_REQUEST };
 
     fn body(p: &Problem) -> Value {
         let title = match p.status {

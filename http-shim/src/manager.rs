@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::errors::{ApiError, Front, JsonBody, Problem, QueryParams};
+use crate::errors::{ApiError, Front, JsonBody, Problem, QueryParams, StatusConventions};
 use crate::state::AppState;
 
 /// 003's error conventions.
@@ -29,21 +29,8 @@ pub struct Manager;
 impl Front for Manager {
     const BAD_INPUT: StatusCode = StatusCode::UNPROCESSABLE_ENTITY;
 
-    fn status(code: ErrorCode) -> StatusCode {
-        match code {
-            ErrorCode::NotFound => StatusCode::NOT_FOUND,
-            ErrorCode::Validation => StatusCode::BAD_REQUEST,
-            // 003 answers "cannot be cancelled" and similar state errors with 400.
-            ErrorCode::Conflict => StatusCode::BAD_REQUEST,
-            ErrorCode::NotReady => StatusCode::BAD_REQUEST,
-            ErrorCode::Cancelled => StatusCode::BAD_REQUEST,
-            ErrorCode::Timeout => StatusCode::GATEWAY_TIMEOUT,
-            ErrorCode::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
-            ErrorCode::Storage => StatusCode::INTERNAL_SERVER_ERROR,
-            ErrorCode::Io => StatusCode::INTERNAL_SERVER_ERROR,
-            ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
+    // 003: 400 for invalid files and parameters and for jobs that cannot be cancelled.
+    const STATUS: StatusConventions = StatusConventions { validation: StatusCode::BAD_REQUEST, state: StatusCode::BAD_REQUEST };
 
     fn body(p: &Problem) -> Value {
         if p.status == StatusCode::UNPROCESSABLE_ENTITY {

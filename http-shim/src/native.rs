@@ -6,13 +6,13 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::Event as SseEvent;
 use axum::response::{IntoResponse, Response};
-use modelrunner::{ErrorCode, Event, PageRequest, RunFilter, RunKind, RunSpec, RunStatus};
+use modelrunner::{Event, PageRequest, RunFilter, RunKind, RunSpec, RunStatus};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::errors::{ApiError, Front, JsonBody, Problem, QueryParams};
+use crate::errors::{ApiError, Front, JsonBody, Problem, QueryParams, StatusConventions};
 use crate::sse;
 use crate::state::AppState;
 
@@ -23,20 +23,8 @@ pub struct Native;
 impl Front for Native {
     const BAD_INPUT: StatusCode = StatusCode::UNPROCESSABLE_ENTITY;
 
-    fn status(code: ErrorCode) -> StatusCode {
-        match code {
-            ErrorCode::NotFound => StatusCode::NOT_FOUND,
-            ErrorCode::Validation => StatusCode::UNPROCESSABLE_ENTITY,
-            ErrorCode::Conflict => StatusCode::CONFLICT,
-            ErrorCode::NotReady => StatusCode::CONFLICT,
-            ErrorCode::Cancelled => StatusCode::CONFLICT,
-            ErrorCode::Timeout => StatusCode::GATEWAY_TIMEOUT,
-            ErrorCode::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
-            ErrorCode::Storage => StatusCode::INTERNAL_SERVER_ERROR,
-            ErrorCode::Io => StatusCode::INTERNAL_SERVER_ERROR,
-            ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
+    // Native: 422 for invalid input, 409 for a state conflict.
+    const STATUS: StatusConventions = StatusConventions { validation: StatusCode::UNPROCESSABLE_ENTITY, state: StatusCode::CONFLICT };
 
     fn body(p: &Problem) -> Value {
         json!({"error": {"code": p.code, "message": p.message, "field": p.field}})

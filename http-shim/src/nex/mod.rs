@@ -5,13 +5,13 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use modelrunner::{ErrorCode, MAX_LIMIT, PageRequest};
+use modelrunner::{MAX_LIMIT, PageRequest};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::errors::{ApiError, Front, Problem};
+use crate::errors::{ApiError, Front, Problem, StatusConventions};
 use crate::state::AppState;
 
 /// 001's error conventions (FastAPI's).
@@ -21,20 +21,8 @@ pub struct Nex;
 impl Front for Nex {
     const BAD_INPUT: StatusCode = StatusCode::UNPROCESSABLE_ENTITY;
 
-    fn status(code: ErrorCode) -> StatusCode {
-        match code {
-            ErrorCode::NotFound => StatusCode::NOT_FOUND,
-            ErrorCode::Validation => StatusCode::UNPROCESSABLE_ENTITY,
-            ErrorCode::Conflict => StatusCode::CONFLICT,
-            ErrorCode::NotReady => StatusCode::CONFLICT,
-            ErrorCode::Cancelled => StatusCode::CONFLICT,
-            ErrorCode::Timeout => StatusCode::GATEWAY_TIMEOUT,
-            ErrorCode::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
-            ErrorCode::Storage => StatusCode::INTERNAL_SERVER_ERROR,
-            ErrorCode::Io => StatusCode::INTERNAL_SERVER_ERROR,
-            ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
+    // 001 (FastAPI): 422 for invalid input, 409 for a state conflict.
+    const STATUS: StatusConventions = StatusConventions { validation: StatusCode::UNPROCESSABLE_ENTITY, state: StatusCode::CONFLICT };
 
     fn body(p: &Problem) -> Value {
         if p.status != StatusCode::UNPROCESSABLE_ENTITY {
