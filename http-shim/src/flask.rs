@@ -138,6 +138,14 @@ async fn get_model(State(state): State<AppState>, Path(model_id): Path<String>) 
     Ok(axum::Json(out).into_response())
 }
 
+/// The model `id` names, if it is stored (004 creates the ones that are not).
+fn stored_model(r: &Runner, id: Option<&str>) -> modelrunner::Result<Option<Model>> {
+    match id.map(|id| r.get_model(id)) {
+        None | Some(Err(modelrunner::Error::NotFound { .. })) => Ok(None),
+        Some(found) => found.map(Some),
+    }
+}
+
 /// `POST /api/models`: create, or update only the fields given.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 struct ModelUpsert {
@@ -158,14 +166,7 @@ async fn upsert_model(State(state): State<AppState>, JsonBody(body, ..): JsonBod
                 // Checked before anything is written.
                 modelrunner::nn::saved::SavedModel::read(std::path::Path::new(path), "saved_model_path")?;
             }
-            let existing = match &body.model_id {
-                Some(id) => match r.get_model(id) {
-                    Ok(m) => Some(m),
-                    Err(modelrunner::Error::NotFound { .. }) => None,
-                    Err(e) => return Err(e),
-                },
-                None => None,
-            };
+            let existing = stored_model(r, body.model_id.as_deref())?;
             let created = existing.is_none();
             let mut model = match existing {
                 Some(m) => {
@@ -293,14 +294,7 @@ async fn train(State(state): State<AppState>, JsonBody(body, ..): JsonBody<Flask
             let spec = RunSpec::task(RunKind::Train, TRAIN_TASK)
                 .with_inputs(Value::Object(inputs))
                 .with_hyperparams(body.hyperparams.clone().unwrap_or_else(|| json!({})));
-            let existing = match &body.model_id {
-                Some(id) => match r.get_model(id) {
-                    Ok(m) => Some(m),
-                    Err(modelrunner::Error::NotFound { .. }) => None,
-                    Err(e) => return Err(e),
-                },
-                None => None,
-            };
+            let existing = stored_model(r, body.model_id.as_deref())?;
             match existing {
                 Some(model) => Ok((model.id.clone(), r.submit(spec.with_model(model.id))?)),
                 None => {

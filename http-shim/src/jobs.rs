@@ -55,7 +55,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(cancel_job))
 }
 
-/// 002's status vocabulary.
+/// 002's (and 003's) status vocabulary.
 pub fn job_status_name(status: RunStatus) -> &'static str {
     match status {
         RunStatus::Queued => "pending",
@@ -66,7 +66,8 @@ pub fn job_status_name(status: RunStatus) -> &'static str {
     }
 }
 
-fn parse_job_status(s: &str) -> Option<RunStatus> {
+/// A status filter in 002's or 003's words (`queued` is 003's second word for `pending`).
+pub fn parse_job_status(s: &str) -> Option<RunStatus> {
     match s {
         "pending" | "queued" => Some(RunStatus::Queued),
         "running" => Some(RunStatus::Running),

@@ -12,7 +12,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use modelrunner::{
     Allocation, ConfigPatch, Dataset, DatasetPatch, DatasetSpec, ErrorCode, PageRequest, Project, ProjectPatch, ProjectSpec, Run,
-    RunFilter, RunStatus, Runner, TrainingType, TraitSpec, TraitType,
+    RunFilter, Runner, TrainingType, TraitSpec, TraitType,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -196,27 +196,6 @@ async fn delete_dataset(State(state): State<AppState>, Path(id): Path<String>) -
 
 // ---- training jobs ----
 
-fn status_name(status: RunStatus) -> &'static str {
-    match status {
-        RunStatus::Queued => "pending",
-        RunStatus::Running => "running",
-        RunStatus::Succeeded => "completed",
-        RunStatus::Failed => "failed",
-        RunStatus::Cancelled => "cancelled",
-    }
-}
-
-fn parse_status(s: &str) -> Option<RunStatus> {
-    match s {
-        "pending" | "queued" => Some(RunStatus::Queued),
-        "running" => Some(RunStatus::Running),
-        "completed" => Some(RunStatus::Succeeded),
-        "failed" => Some(RunStatus::Failed),
-        "cancelled" => Some(RunStatus::Cancelled),
-        _ => None,
-    }
-}
-
 fn job_json(run: &Run) -> Value {
     json!({
         "id": run.seq,
@@ -227,7 +206,7 @@ fn job_json(run: &Run) -> Value {
         "task": run.task,
         "training_type": run.inputs.get("training_type"),
         "model_name": run.inputs.get("model_name").or(run.inputs.get("model_type")),
-        "status": status_name(run.status),
+        "status": crate::jobs::job_status_name(run.status),
         "progress": f64::from(run.progress),
         "current_epoch": run.current_epoch.unwrap_or(0),
         "current_loss": run.current_loss,
@@ -245,7 +224,7 @@ async fn list_jobs(State(state): State<AppState>, QueryParams(q, ..): QueryParam
     let (page, size, req) = paging(&q, 10)?;
     let status = match q.status.as_deref() {
         None => None,
-        Some(s) => Some(parse_status(s).ok_or_else(|| {
+        Some(s) => Some(crate::jobs::parse_job_status(s).ok_or_else(|| {
             ApiError::bad_input(
                 "query",
                 Some("status".into()),

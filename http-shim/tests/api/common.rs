@@ -113,3 +113,37 @@ pub fn parse_sse(text: &str) -> (Vec<SseEvent>, usize) {
     }
     (events, comments)
 }
+
+/// The real binary, started as a child process on ephemeral ports; killed when dropped.
+#[derive(Debug)]
+pub struct Binary {
+    child: std::process::Child,
+    /// `http://127.0.0.1:PORT` of its 8000 listener.
+    pub base: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Binary {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `modelrunner-http` on a fresh database with `extra` flags; returns once it has printed its
+/// addresses ("modelrunner-http: … on http://127.0.0.1:PORT, 004 on http://…").
+pub fn spawn_binary(extra: &[&str]) -> Binary {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("shim.db");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_modelrunner-http"))
+        .args(["--db", db.to_str().unwrap(), "--listen", "127.0.0.1:0", "--listen-flask", "127.0.0.1:0"])
+        .args(extra)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stderr.take().unwrap()).read_line(&mut line).unwrap();
+    let base = line.split(" on ").nth(1).and_then(|s| s.split(',').next()).unwrap_or_else(|| panic!("no address in {line:?}")).to_owned();
+    Binary { child, base, _dir: dir }
+}

@@ -133,34 +133,13 @@ async fn cancel_and_errors_follow_002() {
     check(code, &body, 400);
 }
 
-/// Kills the server when the test ends.
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn the_002_python_sdk_class_runs_unchanged_against_the_binary() {
-    use std::io::{BufRead, BufReader};
     let python = std::env::var("MODELRUNNER_PYTHON").expect("MODELRUNNER_PYTHON: run `eval \"$(scripts/setup.sh)\"`");
-    let dir = tempfile::tempdir().unwrap();
-    let mut child = Child(
-        std::process::Command::new(env!("CARGO_BIN_EXE_modelrunner-http"))
-            .args(["--db", dir.path().join("sdk.db").to_str().unwrap(), "--listen", "127.0.0.1:0", "--listen-flask", "127.0.0.1:0"])
-            .args(["--data-root", &tables_dir()])
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let mut line = String::new();
-    BufReader::new(child.0.stderr.take().unwrap()).read_line(&mut line).unwrap();
-    let base = line.split(" on ").nth(1).and_then(|s| s.split(',').next()).unwrap_or_else(|| panic!("no address in {line:?}"));
+    let tables = tables_dir();
+    let server = crate::common::spawn_binary(&["--data-root", &tables]);
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/sdk_002.py");
-    let out = std::process::Command::new(python).args([script, base, "iris.csv"]).output().unwrap();
+    let out = std::process::Command::new(python).args([script, &server.base, "iris.csv"]).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.trim_end().ends_with("ok"), "{stdout}");

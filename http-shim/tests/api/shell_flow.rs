@@ -1,8 +1,7 @@
 //! 000's "End-to-End Example (Shell)", run as written (curl + jq) against the real binary started as a
 //! child process; only the base URL is the test's.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 /// The document's script, with `http://localhost:8000` replaced by `$BASE`.
 const SCRIPT: &str = r#"
@@ -28,32 +27,10 @@ done
 curl -s $BASE/api/runs/$RUN_ID/results | jq
 "#;
 
-/// Kills the server when the test ends, however it ends.
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn the_000_shell_example_runs_unchanged_against_the_binary() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut child = Child(
-        Command::new(env!("CARGO_BIN_EXE_modelrunner-http"))
-            .args(["--db", dir.path().join("e2e.db").to_str().unwrap(), "--listen", "127.0.0.1:0", "--listen-flask", "127.0.0.1:0"])
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    // "modelrunner-http: 000, 001, 002, 003 and /health on http://127.0.0.1:PORT, 004 on http://127.0.0.1:PORT"
-    let mut line = String::new();
-    BufReader::new(child.0.stderr.take().unwrap()).read_line(&mut line).unwrap();
-    let base = line.split(" on ").nth(1).and_then(|s| s.split(',').next()).unwrap_or_else(|| panic!("no address in {line:?}"));
-
-    let out = Command::new("bash").arg("-c").arg(SCRIPT).env("BASE", base).output().unwrap();
+    let server = crate::common::spawn_binary(&[]);
+    let out = Command::new("bash").arg("-c").arg(SCRIPT).env("BASE", &server.base).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "script failed: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("\"id\": \"xgb_forecast\""), "{stdout}");
