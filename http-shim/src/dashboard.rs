@@ -18,10 +18,9 @@ use crate::state::AppState;
 pub struct Dashboard;
 
 impl Front for Dashboard {
-    const BAD_INPUT: StatusCode = StatusCode::BAD_REQUEST;
-
     // 000: 400 for a bad body; 409 for results not ready (its explicit contract).
-    const STATUS: StatusConventions = StatusConventions { validation: StatusCode::BAD_REQUEST, state: StatusCode::CONFLICT };
+    const STATUS: StatusConventions =
+        StatusConventions { unreadable: StatusCode::BAD_REQUEST, validation: StatusCode::BAD_REQUEST, state: StatusCode::CONFLICT };
 
     fn body(p: &Problem) -> Value {
         let mut details = Map::new();

@@ -29,10 +29,12 @@ pub struct Problem {
     pub location: &'static str,
 }
 
-/// The two answers that differ between the documents: the status of invalid input, and of a request
-/// the entity's state does not allow (conflict, not ready, cancelled).
+/// The answers that differ between the documents: the status of a body or query string that cannot
+/// be read as what the endpoint takes, of input the core finds invalid, and of a request the entity's
+/// state does not allow (conflict, not ready, cancelled).
 #[derive(Debug, Clone, Copy)]
 pub struct StatusConventions {
+    pub unreadable: StatusCode,
     pub validation: StatusCode,
     pub state: StatusCode,
 }
@@ -56,15 +58,13 @@ pub const fn status_for(code: ErrorCode, c: StatusConventions) -> StatusCode {
 
 /// One documented API's error conventions.
 pub trait Front: Send + Sync + 'static {
-    /// How this API answers invalid input and state conflicts.
+    /// How this API answers unreadable and invalid input and state conflicts.
     const STATUS: StatusConventions;
 
     /// The HTTP status of a core error code.
     fn status(code: ErrorCode) -> StatusCode {
         status_for(code, Self::STATUS)
     }
-    /// The status of a body or query string that cannot be read as what the endpoint takes.
-    const BAD_INPUT: StatusCode;
     /// The JSON body of an error answer.
     fn body(problem: &Problem) -> Value;
 }
@@ -84,7 +84,7 @@ impl<F: Front> ApiError<F> {
 
     /// Bad input in `location` (`body`, `query`), naming `field` when known.
     pub fn bad_input(location: &'static str, field: Option<String>, message: impl Into<String>) -> Self {
-        let mut e = Self::new(F::BAD_INPUT, ErrorCode::Validation.as_str(), message);
+        let mut e = Self::new(F::STATUS.unreadable, ErrorCode::Validation.as_str(), message);
         e.problem.field = field;
         e.problem.location = location;
         e

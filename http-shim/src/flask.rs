@@ -23,10 +23,9 @@ use crate::state::AppState;
 pub struct Flask;
 
 impl Front for Flask {
-    const BAD_INPUT: StatusCode = StatusCode::BAD_REQUEST;
-
     // 004: 400 for validation, 409 for invalid state.
-    const STATUS: StatusConventions = StatusConventions { validation: StatusCode::BAD_REQUEST, state: StatusCode::CONFLICT };
+    const STATUS: StatusConventions =
+        StatusConventions { unreadable: StatusCode::BAD_REQUEST, validation: StatusCode::BAD_REQUEST, state: StatusCode::CONFLICT };
 
     fn body(p: &Problem) -> Value {
         json!({"error": p.message})
@@ -113,22 +112,7 @@ fn summary(r: &Runner, model: &Model, all_runs: bool) -> modelrunner::Result<Val
 
 #[utoipa::path(get, path = "/api/models", tag = "004 Flask training backend", summary = "Model summaries", responses((status = 200, description = "Every model with its training flags and latest succeeded run", body = serde_json::Value)))]
 async fn list_models(State(state): State<AppState>) -> Result<Response> {
-    let summaries = state
-        .call(|r| {
-            let mut out = Vec::new();
-            let mut page = PageRequest { limit: MAX_LIMIT, offset: 0 };
-            loop {
-                let batch = r.list_models(&modelrunner::ModelFilter { page, ..Default::default() })?;
-                for model in &batch.items {
-                    out.push(summary(r, model, false)?);
-                }
-                if batch.items.len() < page.limit as usize {
-                    return Ok(out);
-                }
-                page.offset += batch.items.len() as u64;
-            }
-        })
-        .await?;
+    let summaries = state.call(|r| r.all_models()?.iter().map(|m| summary(r, m, false)).collect::<modelrunner::Result<Vec<_>>>()).await?;
     Ok(axum::Json(summaries).into_response())
 }
 

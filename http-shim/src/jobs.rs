@@ -21,10 +21,12 @@ use crate::state::AppState;
 pub struct Jobs;
 
 impl Front for Jobs {
-    const BAD_INPUT: StatusCode = StatusCode::UNPROCESSABLE_ENTITY;
-
     // 002: 422 for invalid input; "cannot be cancelled" is a 400.
-    const STATUS: StatusConventions = StatusConventions { validation: StatusCode::UNPROCESSABLE_ENTITY, state: StatusCode::BAD_REQUEST };
+    const STATUS: StatusConventions = StatusConventions {
+        unreadable: StatusCode::UNPROCESSABLE_ENTITY,
+        validation: StatusCode::UNPROCESSABLE_ENTITY,
+        state: StatusCode::BAD_REQUEST,
+    };
 
     fn body(p: &Problem) -> Value {
         let title = match p.status {

@@ -27,10 +27,13 @@ use crate::state::AppState;
 pub struct Manager;
 
 impl Front for Manager {
-    const BAD_INPUT: StatusCode = StatusCode::UNPROCESSABLE_ENTITY;
-
-    // 003: 400 for invalid files and parameters and for jobs that cannot be cancelled.
-    const STATUS: StatusConventions = StatusConventions { validation: StatusCode::BAD_REQUEST, state: StatusCode::BAD_REQUEST };
+    // 003: an unreadable body is FastAPI's 422; 400 for invalid files and parameters and for jobs that
+    // cannot be cancelled.
+    const STATUS: StatusConventions = StatusConventions {
+        unreadable: StatusCode::UNPROCESSABLE_ENTITY,
+        validation: StatusCode::BAD_REQUEST,
+        state: StatusCode::BAD_REQUEST,
+    };
 
     fn body(p: &Problem) -> Value {
         if p.status == StatusCode::UNPROCESSABLE_ENTITY {

@@ -21,10 +21,12 @@ use crate::state::AppState;
 pub struct Native;
 
 impl Front for Native {
-    const BAD_INPUT: StatusCode = StatusCode::UNPROCESSABLE_ENTITY;
-
     // Native: 422 for invalid input, 409 for a state conflict.
-    const STATUS: StatusConventions = StatusConventions { validation: StatusCode::UNPROCESSABLE_ENTITY, state: StatusCode::CONFLICT };
+    const STATUS: StatusConventions = StatusConventions {
+        unreadable: StatusCode::UNPROCESSABLE_ENTITY,
+        validation: StatusCode::UNPROCESSABLE_ENTITY,
+        state: StatusCode::CONFLICT,
+    };
 
     fn body(p: &Problem) -> Value {
         json!({"error": {"code": p.code, "message": p.message, "field": p.field}})

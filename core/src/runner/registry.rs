@@ -86,21 +86,24 @@ impl Runner {
         self.shared().store.read_tx(|c| store::list_docs(c, &filters, filter.page))
     }
 
-    /// The catalog: every model that names a task to run (000's `GET /api/models`), oldest first.
-    pub fn catalog(&self) -> Result<Vec<Model>> {
+    /// Every registry entry, newest first (all pages of [`Runner::list_models`]).
+    pub fn all_models(&self) -> Result<Vec<Model>> {
         let mut models = Vec::new();
         let mut page = PageRequest { limit: crate::MAX_LIMIT, offset: 0 };
         loop {
             let batch = self.list_models(&ModelFilter { page, ..ModelFilter::default() })?;
             let n = batch.items.len();
-            models.extend(batch.items.into_iter().filter(|m| m.task.is_some()));
+            models.extend(batch.items);
             if n < page.limit as usize {
-                break;
+                return Ok(models);
             }
             page.offset += n as u64;
         }
-        models.reverse();
-        Ok(models)
+    }
+
+    /// The catalog: every model that names a task to run (000's `GET /api/models`), oldest first.
+    pub fn catalog(&self) -> Result<Vec<Model>> {
+        Ok(self.all_models()?.into_iter().rev().filter(|m| m.task.is_some()).collect())
     }
 
     /// Changes a model. A status change must be an allowed transition and is recorded in the audit trail.

@@ -19,10 +19,12 @@ use crate::state::AppState;
 pub struct Nex;
 
 impl Front for Nex {
-    const BAD_INPUT: StatusCode = StatusCode::UNPROCESSABLE_ENTITY;
-
     // 001 (FastAPI): 422 for invalid input, 409 for a state conflict.
-    const STATUS: StatusConventions = StatusConventions { validation: StatusCode::UNPROCESSABLE_ENTITY, state: StatusCode::CONFLICT };
+    const STATUS: StatusConventions = StatusConventions {
+        unreadable: StatusCode::UNPROCESSABLE_ENTITY,
+        validation: StatusCode::UNPROCESSABLE_ENTITY,
+        state: StatusCode::CONFLICT,
+    };
 
     fn body(p: &Problem) -> Value {
         if p.status != StatusCode::UNPROCESSABLE_ENTITY {
