@@ -50,7 +50,8 @@ pub(crate) struct Shared {
     pub(crate) accepting: AtomicBool,
     shut_down: AtomicBool,
     shutdown_timeout: Duration,
-    _lock: File,
+    /// The database's lock file, held until shutdown: then another runner may open the database.
+    lock: parking_lot::Mutex<Option<File>>,
     _temp: Option<tempfile::TempDir>,
 }
 
@@ -316,7 +317,7 @@ fn open_runner(db_path: &Path, options: RunnerOptions, temp: Option<tempfile::Te
             accepting: AtomicBool::new(true),
             shut_down: AtomicBool::new(false),
             shutdown_timeout: options.shutdown_timeout,
-            _lock: lock,
+            lock: parking_lot::Mutex::new(Some(lock)),
             _temp: temp,
         }
     });
@@ -411,5 +412,7 @@ impl Shared {
             }
         }
         self.store.writer.stop();
+        // Nothing writes any more: the database is free for the next runner, even while handles live on.
+        drop(self.lock.lock().take());
     }
 }

@@ -138,8 +138,13 @@ fn shutdown_waits_then_requeues_what_is_still_running() {
 fn a_second_runner_on_the_same_database_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("r.db");
-    let _first = Runner::open(&db).unwrap();
+    let first = Runner::open(&db).unwrap();
     assert_eq!(Runner::open(&db).unwrap_err().code(), ErrorCode::Conflict);
+    // Once the first has shut down it writes nothing more, so the database is free while its handle lives.
+    first.shutdown(Duration::from_secs(1));
+    let second = Runner::open(&db).unwrap();
+    assert_eq!(second.list_runs(&Default::default()).unwrap().total, 0);
+    assert_eq!(first.submit(RunSpec::task(RunKind::Simulate, "simulator")).unwrap_err().code(), ErrorCode::ShuttingDown);
 }
 
 #[test]
