@@ -2,7 +2,7 @@
 //! so their tests, examples and binaries find LibTorch without `LD_LIBRARY_PATH`. torch-sys links it
 //! but passes an rpath only to its own C++ step.
 
-fn main() {
+pub fn main() {
     println!("cargo:rerun-if-env-changed=LIBTORCH");
     if let Some(root) = std::env::var_os("LIBTORCH") {
         let lib = std::path::Path::new(&root).join("lib");

@@ -80,9 +80,10 @@ if ! grep -qs "^__version__ = '2.9.0" "$torch_dir/version.py" || [ ! -f "$torch_
     echo "setup: torch 2.9.0 (LibTorch) in $torch_dir" >&2
 fi
 
-# maturin builds the Python package; pytest and mypy check it; tqdm and pandas are its notebook extras.
-if [ ! -x "$venv/bin/maturin" ] || [ ! -x "$venv/bin/mypy" ] || ! "$venv/bin/python" -c "import pytest, tqdm, pandas" 2>/dev/null; then
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "maturin==1.16.0" "pytest==8.4.2" "mypy==1.18.2" "tqdm==4.67.1" "pandas==2.3.3" >&2
+# maturin builds the Python package; pytest and mypy check it; tqdm, pandas and matplotlib are its
+# notebook extras.
+if [ ! -x "$venv/bin/maturin" ] || [ ! -x "$venv/bin/mypy" ] || ! "$venv/bin/python" -c "import pytest, tqdm, pandas, matplotlib" 2>/dev/null; then
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "maturin==1.16.0" "pytest==8.4.2" "mypy==1.18.2" "tqdm==4.67.1" "pandas==2.3.3" "matplotlib==3.10.7" >&2
     echo "setup: maturin, pytest and mypy in $venv" >&2
 fi
 
@@ -115,6 +116,9 @@ if [ ! -f "$docs_assets/redoc.standalone.js" ]; then
     echo "setup: Swagger UI and ReDoc in $docs_assets" >&2
 fi
 
+# Every cargo call names the host triple as its target, as `napi build` (the Node package's build) always
+# does: then they share one set of compiled dependencies instead of building each twice.
+echo "export CARGO_BUILD_TARGET='$(rustc -vV | sed -n 's/^host: //p')'"
 echo "export LIBTORCH='$torch_dir'"
 # PyO3 builds against the venv's Python (the same for every cargo call, so nothing rebuilds).
 echo "export PYO3_PYTHON='$venv/bin/python'"

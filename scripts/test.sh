@@ -20,9 +20,15 @@ grep -Eq '^[0-9]+ passed' "$tmp/pytest.txt" && ! grep -Eq '[0-9]+ (failed|error)
 "$venv/bin/mypy" --strict bindings/python/python/modelrunner
 "$venv/bin/mypy" bindings/python/tests
 
+echo "== Node package: npm install (builds the addon), index.d.ts as generated, tsc --strict, node --test"
+(cd bindings/node && npm install --no-audit --no-fund)
+git diff --exit-code -- bindings/node/index.d.ts bindings/node/binding.js \
+    || { echo "bindings/node/index.d.ts drifted from the Rust sources: run 'npm run build' there and commit it"; exit 1; }
+(cd bindings/node && npm run --silent typecheck && npm test) 2>&1 | tee "$tmp/node-test.txt"
+
 echo "== main job smoke run: the HTTP shim (release build) answers 000's flow"
 cargo build --quiet --release -p modelrunner-http
-bin="${CARGO_TARGET_DIR:-target}/release/modelrunner-http"
+bin="${CARGO_TARGET_DIR:-target}/${CARGO_BUILD_TARGET:+$CARGO_BUILD_TARGET/}release/modelrunner-http"
 "$bin" --db "$tmp/smoke.db" --listen 127.0.0.1:0 --listen-flask 127.0.0.1:0 2>"$tmp/server.txt" &
 server=$!
 trap 'kill $server 2>/dev/null || true; rm -rf "$tmp"' EXIT
@@ -43,7 +49,8 @@ MR_BENCH_QUICK=1 cargo bench -p modelrunner-benches --bench classic_vs_sklearn
 MR_BENCH_QUICK=1 cargo bench -p modelrunner-benches --bench neural_throughput
 MR_BENCH_QUICK=1 cargo bench -p modelrunner-benches --bench http_status
 
-# Every `test result:` line of cargo test and pytest's closing line, summed.
+# Every `test result:` line of cargo test, pytest's closing line and node --test's totals, summed.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed/) p += $(i-1); if ($(i) ~ /^failed/) f += $(i-1); if ($(i) ~ /^ignored/) s += $(i-1) } }
      /^[0-9]+ passed/ { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed/) p += $(i-1); if ($(i) ~ /^failed/) f += $(i-1); if ($(i) ~ /^skipped/) s += $(i-1) } }
-     END { printf "tests: %d passed, %d failed, %d skipped\n", p, f, s }' "$tmp/cargo-test.txt" "$tmp/pytest.txt"
+     /^# (pass|fail|skipped) [0-9]+$/ { if ($2 == "pass") p += $3; if ($2 == "fail") f += $3; if ($2 == "skipped") s += $3 }
+     END { printf "tests: %d passed, %d failed, %d skipped\n", p, f, s }' "$tmp/cargo-test.txt" "$tmp/pytest.txt" "$tmp/node-test.txt"

@@ -1,28 +1,13 @@
-//! Node bindings of modelrunner (napi-rs). The core's errors become `Error` subclasses with `code` and
-//! `field`; this table is the one place that decides which.
+//! Node bindings of modelrunner (napi-rs v3): the npm package `modelrunner`.
+//!
+//! Thin by design: each method converts its arguments, runs one core call on tokio's blocking pool (never
+//! on Node's main thread) and settles a Promise with the converted result. Records cross typed (see
+//! [`records`]); the core's errors become JavaScript `Error` subclasses with `code` and `field` (see
+//! [`errors`]). `index.js` adds the error classes and the async-iterator and callback forms of a run's
+//! events; `index.d.ts` is generated from these sources by `napi build --dts`.
 
-use modelrunner::ErrorCode;
-
-/// The JavaScript error class each core error code throws (exhaustive).
-pub const fn error_class(code: ErrorCode) -> &'static str {
-    match code {
-        ErrorCode::NotFound => "NotFoundError",
-        ErrorCode::Validation => "ValidationError",
-        ErrorCode::Conflict => "ConflictError",
-        ErrorCode::NotReady => "NotReadyError",
-        ErrorCode::Cancelled => "CancelledError",
-        ErrorCode::Timeout => "TimeoutError",
-        ErrorCode::ShuttingDown => "ShuttingDownError",
-        ErrorCode::Storage => "StorageError",
-        ErrorCode::Io => "StorageError",
-        ErrorCode::Internal => "ModelRunnerError",
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn not_found_maps_to_not_found_error() {
-        assert_eq!(super::error_class(modelrunner::ErrorCode::NotFound), "NotFoundError");
-    }
-}
+pub mod convert;
+pub mod errors;
+pub mod records;
+pub mod run;
+pub mod runner;
