@@ -4,7 +4,11 @@
 
 use std::time::{Duration, Instant};
 
-use modelrunner::{DatasetSpec, Error, ErrorCode, ModelFilter, ModelSpec, RunFilter, RunSpec, Runner, RunnerOptions, Subscription};
+use modelrunner::assistant::ChatRequest;
+use modelrunner::{
+    AlertRule, ComputedSnapshotSpec, ConfigPatch, DatasetSpec, Error, ErrorCode, ModelFilter, ModelSpec, PageRequest, RecipeFilter,
+    RecipeSpec, RunFilter, RunSpec, Runner, RunnerOptions, SnapshotSpec, Subscription, VersionSpec,
+};
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
@@ -42,8 +46,13 @@ fn json<T: Serialize>(value: &T) -> PyResult<String> {
     serde_json::to_string(value).map_err(|e| to_py(e.into()))
 }
 
+/// `text` as `T`; what does not fit is a validation error naming the field inside it (or `field`).
 fn parse<T: serde::de::DeserializeOwned>(field: &str, text: &str) -> PyResult<T> {
-    serde_json::from_str(text).map_err(|e| to_py(Error::invalid(field, e.to_string())))
+    serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(text)).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." { field.to_owned() } else { path };
+        to_py(Error::invalid(field, e.into_inner().to_string()))
+    })
 }
 
 /// Runs `f` without the GIL and maps its error.
@@ -98,16 +107,23 @@ struct NativeRunner {
 #[pymethods]
 impl NativeRunner {
     /// Opens the runner at `path`, or an in-memory one.
+    /// `device` (`cpu`, `cuda:N`, `auto`) is stored as the default device of training runs.
     #[new]
-    #[pyo3(signature = (path=None, workers=None))]
-    fn new(py: Python<'_>, path: Option<String>, workers: Option<usize>) -> PyResult<Self> {
+    #[pyo3(signature = (path=None, workers=None, device=None))]
+    fn new(py: Python<'_>, path: Option<String>, workers: Option<usize>, device: Option<String>) -> PyResult<Self> {
         let mut options = RunnerOptions::new();
         if let Some(n) = workers {
             options = options.workers(n);
         }
-        let runner = unlocked(py, move || match path {
-            Some(p) => Runner::open_with(p, options),
-            None => Runner::in_memory_with(options),
+        let runner = unlocked(py, move || {
+            let runner = match path {
+                Some(p) => Runner::open_with(p, options),
+                None => Runner::in_memory_with(options),
+            }?;
+            if let Some(device) = device {
+                runner.update_config(ConfigPatch { device: Some(device), ..ConfigPatch::default() })?;
+            }
+            Ok(runner)
         })?;
         Ok(Self { runner })
     }
@@ -192,6 +208,79 @@ impl NativeRunner {
     fn create_dataset(&self, py: Python<'_>, spec: &str, content: Vec<u8>) -> PyResult<String> {
         let spec: DatasetSpec = parse("spec", spec)?;
         json(&unlocked(py, || self.runner.create_dataset(spec, &content))?)
+    }
+
+    /// Predicts with a training run's (or promoted model's) saved weights, waited for at most `timeout` s.
+    fn predict(&self, py: Python<'_>, model_ref: &str, input_data: &str, timeout: f64) -> PyResult<String> {
+        let input_data: serde_json::Value = parse("inputs", input_data)?;
+        let timeout = Duration::from_secs_f64(timeout.max(0.0));
+        json(&unlocked(py, || self.runner.predict(model_ref, input_data, timeout))?.1)
+    }
+
+    fn list_datasets(&self, py: Python<'_>, page: &str) -> PyResult<String> {
+        let page: PageRequest = parse("page", page)?;
+        json(&unlocked(py, || self.runner.list_datasets(page))?)
+    }
+
+    fn get_dataset(&self, py: Python<'_>, id: &str) -> PyResult<String> {
+        json(&unlocked(py, || self.runner.get_dataset(id))?)
+    }
+
+    fn delete_dataset(&self, py: Python<'_>, id: &str) -> PyResult<()> {
+        unlocked(py, || self.runner.delete_dataset(id))
+    }
+
+    fn drift(&self, py: Python<'_>, reference_id: &str, current_id: &str) -> PyResult<String> {
+        json(&unlocked(py, || self.runner.dataset_drift(reference_id, current_id))?)
+    }
+
+    fn list_recipes(&self, py: Python<'_>, filter: &str) -> PyResult<String> {
+        let filter: RecipeFilter = parse("filter", filter)?;
+        json(&unlocked(py, || self.runner.list_recipes(&filter))?)
+    }
+
+    fn get_recipe(&self, py: Python<'_>, id: &str) -> PyResult<String> {
+        json(&unlocked(py, || self.runner.get_recipe(id))?)
+    }
+
+    fn create_recipe(&self, py: Python<'_>, spec: &str) -> PyResult<String> {
+        let spec: RecipeSpec = parse("spec", spec)?;
+        json(&unlocked(py, || self.runner.create_recipe(spec))?)
+    }
+
+    fn list_recipe_versions(&self, py: Python<'_>, id: &str, page: &str) -> PyResult<String> {
+        let page: PageRequest = parse("page", page)?;
+        json(&unlocked(py, || self.runner.list_recipe_versions(id, page))?)
+    }
+
+    fn create_recipe_version(&self, py: Python<'_>, id: &str, spec: &str) -> PyResult<String> {
+        let spec: VersionSpec = parse("spec", spec)?;
+        json(&unlocked(py, || self.runner.create_recipe_version(id, spec))?)
+    }
+
+    fn compute_snapshot(&self, py: Python<'_>, model_id: &str, spec: &str) -> PyResult<String> {
+        let spec: ComputedSnapshotSpec = parse("spec", spec)?;
+        json(&unlocked(py, || self.runner.compute_monitoring_snapshot(model_id, spec))?)
+    }
+
+    fn add_snapshot(&self, py: Python<'_>, model_id: &str, spec: &str) -> PyResult<String> {
+        let spec: SnapshotSpec = parse("spec", spec)?;
+        json(&unlocked(py, || self.runner.add_monitoring_snapshot(model_id, spec))?)
+    }
+
+    fn list_snapshots(&self, py: Python<'_>, model_id: &str, page: &str) -> PyResult<String> {
+        let page: PageRequest = parse("page", page)?;
+        json(&unlocked(py, || self.runner.list_monitoring_snapshots(model_id, page))?)
+    }
+
+    fn set_alert_rules(&self, py: Python<'_>, model_id: &str, rules: &str) -> PyResult<String> {
+        let rules: Vec<AlertRule> = parse("alert_rules", rules)?;
+        json(&unlocked(py, || self.runner.set_alert_rules(model_id, rules))?)
+    }
+
+    fn chat(&self, py: Python<'_>, request: &str) -> PyResult<String> {
+        let request: ChatRequest = parse("request", request)?;
+        json(&unlocked(py, || self.runner.chat(&request))?)
     }
 
     fn config(&self) -> PyResult<String> {

@@ -171,3 +171,77 @@ def test_the_notebook_quick_tour_trains_004s_cnn_on_real_digits(runner):
     right = sum(a["prediction"] == label for a, label in zip(answers, labels))
     assert right >= 7, f"{right} of 10"
     assert abs(sum(answers[0]["probabilities"]) - 1.0) < 1e-4
+
+
+def test_recipes_get_immutable_versions_with_diffs(runner):
+    recipe = runner.create_recipe("demand base", model_family="pricing", level="baseline", manifest={"model": {"alpha": 1.0}})
+    assert runner.recipe(recipe["id"])["name"] == "demand base"
+    v2 = runner.create_recipe_version(recipe["id"], {"model": {"alpha": 0.5}}, change_note="less shrinkage")
+    assert v2["version_number"] == "1.1.0"
+    assert any("alpha" in line for line in v2["diff_summary"])
+    assert sorted(v["version_number"] for v in runner.recipe_versions(recipe["id"])) == ["1.0.0", "1.1.0"]
+    assert recipe["id"] in [r["id"] for r in runner.recipes(model_family="pricing")]
+    with pytest.raises(ValidationError) as e:
+        runner.create_recipe("x", model_family="pricing", level="top")
+    assert e.value.field == "level"
+    with pytest.raises(ValidationError) as e:
+        runner.create_recipe_version(recipe["id"], {"model": 1}, bump="huge")
+    assert e.value.field == "bump"
+    with pytest.raises(NotFoundError):
+        runner.recipe("nope")
+
+
+def test_datasets_drift_and_monitoring(runner, tmp_path):
+    iris = runner.upload_dataset(os.path.join(TABLES, "iris.csv"))
+    head = tmp_path / "head.csv"
+    with open(os.path.join(TABLES, "iris.csv")) as f:
+        head.write_text("".join(f.readlines()[:60]))
+    current = runner.upload_dataset(head, name="iris head")
+    assert sorted(d["id"] for d in runner.datasets()) == sorted([iris["id"], current["id"]])
+    assert runner.dataset(current["id"])["name"] == "iris head"
+    drift = runner.drift(iris["id"], current["id"])
+    assert len(drift["features"]) == 4 and drift["max_psi"] > 0
+    model = runner.register_model("iris monitor", model_family="pricing")
+    runner.set_alert_rules(model["id"], [{"metric": "drift.max_psi", "op": "gt", "threshold": 0.1}])
+    snapshot = runner.monitor(model["id"], reference_dataset_id=iris["id"], current_dataset_id=current["id"])
+    assert snapshot["drift_metrics"]["max_psi"] > 0.1
+    assert snapshot["alerts"], "the rule fired"
+    measured = runner.record_snapshot(model["id"], performance_metrics={"accuracy": 0.93})
+    assert sorted(s["id"] for s in runner.snapshots(model["id"])) == sorted([snapshot["id"], measured["id"]])
+    with pytest.raises(ValidationError) as e:
+        runner.monitor(model["id"])
+    assert e.value.field == "reference_dataset_id"
+    with pytest.raises(ValidationError) as e:
+        runner.set_alert_rules(model["id"], [{"metric": "psi", "op": "gt", "threshold": 0.2}])
+    assert e.value.field == "alert_rules[0].metric"
+    runner.delete_dataset(current["id"])
+    with pytest.raises(NotFoundError):
+        runner.dataset(current["id"])
+
+
+def test_the_assistant_answers_from_the_registry(runner):
+    model = runner.register_model("demand", model_family="pricing")
+    answer = runner.chat(f"What should I do next with model {model['id']}?")
+    assert answer["answer"] and isinstance(answer["intent"], str)
+    assert any(e["id"] == model["id"] for e in answer["entities"])
+
+
+def test_a_runner_stores_its_default_device(tmp_path):
+    with Runner(tmp_path / "runs.db", device="cpu") as r:
+        assert r.config()["device"] == "cpu"
+    with pytest.raises(ValidationError) as e:
+        Runner(device="tpu:7")
+    assert e.value.field == "device"
+
+
+def test_plot_draws_the_metric_history(runner):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    run = runner.submit("simulator", kind="simulate", inputs={"trials": 500})
+    run.wait(timeout=60)
+    ax = run.plot()
+    assert [line.get_label() for line in ax.get_lines()] == ["mean_revenue"]
+    assert len(ax.get_lines()[0].get_xdata()) == len(run.metrics("mean_revenue"))
+    with pytest.raises(ValidationError):
+        run.plot(["no_such_metric"])

@@ -66,6 +66,16 @@ setattr(ModelRunnerError, "__str__", _message)
 _FINAL = {"succeeded", "failed", "cancelled"}
 
 
+def _one(text: str) -> dict[str, Any]:
+    out: dict[str, Any] = json.loads(text)
+    return out
+
+
+def _items(text: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = json.loads(text)["items"]
+    return items
+
+
 def _now() -> float:
     import time
 
@@ -164,16 +174,11 @@ class Run:
         """The run's log lines."""
         return [line["line"] for line in json.loads(self._runner._native.logs(self.id))]
 
-    def predict(self, inputs: Any, timeout: Optional[float] = 120.0) -> list[dict[str, Any]]:
-        """Predicts with this training run's saved model: an inference run, waited for, its rows returned.
-        `inputs`: 002's comma-separated string, a list of values (004's 784 pixels), or a list of them."""
-        task = "neural_predict" if self.record.get("task") == "neural_train" else "classic_predict"
-        run = self._runner.submit(task, kind="inference", inputs={"model_id": self.id, "input_data": inputs})
-        run.wait(timeout)
-        if run.status != "succeeded":
-            raise ModelRunnerError(f"inference run {run.id} {run.status}: {run.record.get('error')}", "INTERNAL", None)
-        rows: list[dict[str, Any]] = run.results()["rows"]
-        return rows
+    def predict(self, inputs: Any, timeout: float = 120.0) -> list[dict[str, Any]]:
+        """Predicts with this training run's saved model: an inference run, waited for (without the GIL) at
+        most `timeout` seconds; returns one row per sample. `inputs`: 002's comma-separated string, a list
+        of values (004's 784 pixels), or a list of them."""
+        return self._runner.predict(self.id, inputs, timeout=timeout)
 
     def to_pandas(self) -> Any:
         """The result rows as a pandas DataFrame (needs pandas)."""
@@ -187,13 +192,39 @@ class Run:
 
         return pd.DataFrame(self.metrics())
 
+    def plot(self, names: Optional[Sequence[str]] = None, ax: Any = None) -> Any:
+        """Draws the metric history — loss per step, accuracies per epoch — with matplotlib (needs it);
+        `names` picks metrics (default: every one). One line per metric, on `ax` or a new figure's axes,
+        which it returns."""
+        import matplotlib.pyplot as plt  # type: ignore[import-untyped,unused-ignore]
+
+        points = self.metrics()
+        wanted = list(names) if names is not None else list(dict.fromkeys(p["name"] for p in points))
+        if ax is None:
+            _, ax = plt.subplots()
+        for name in wanted:
+            series = [p for p in points if p["name"] == name]
+            if not series:
+                raise ValidationError(f"names: run {self.id} has no metric {name!r}", "VALIDATION", "names")
+            ax.plot([p["step"] for p in series], [p["value"] for p in series], label=name)
+        ax.set_xlabel("step")
+        ax.set_title(f"{self.record.get('task')} {self.id}")
+        ax.legend()
+        return ax
+
 
 class Runner:
     """The runner: registry, datasets and durable runs, in this process. `Runner()` keeps everything in
     memory; `Runner("runs.db")` stores it in one SQLite file that survives a crash."""
 
-    def __init__(self, path: Optional[str | os.PathLike[str]] = None, *, workers: Optional[int] = None) -> None:
-        self._native = _native.NativeRunner(None if path is None else os.fspath(path), workers)
+    def __init__(
+        self,
+        path: Optional[str | os.PathLike[str]] = None,
+        *,
+        workers: Optional[int] = None,
+        device: Optional[str] = None,
+    ) -> None:
+        self._native = _native.NativeRunner(None if path is None else os.fspath(path), workers, device)
 
     def __enter__(self) -> "Runner":
         return self
@@ -305,6 +336,112 @@ class Runner:
         spec = {"name": name or filename, "filename": filename}
         out: dict[str, Any] = json.loads(self._native.create_dataset(json.dumps(spec), content))
         return out
+
+    def predict(self, model_ref: str, inputs: Any, *, timeout: float = 120.0) -> list[dict[str, Any]]:
+        """Predicts with a succeeded training run's saved model (or a registry model promoted from one);
+        waits at most `timeout` seconds and returns one row per sample."""
+        out: dict[str, Any] = json.loads(self._native.predict(model_ref, json.dumps(inputs), timeout))
+        rows: list[dict[str, Any]] = out["rows"]
+        return rows
+
+    def datasets(self, *, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
+        """Stored datasets, newest first."""
+        return _items(self._native.list_datasets(json.dumps({"limit": limit, "offset": offset})))
+
+    def dataset(self, dataset_id: str) -> dict[str, Any]:
+        """A stored dataset (`NotFoundError` when unknown)."""
+        return _one(self._native.get_dataset(dataset_id))
+
+    def delete_dataset(self, dataset_id: str) -> None:
+        """Deletes a dataset and its file."""
+        self._native.delete_dataset(dataset_id)
+
+    def drift(self, reference_id: str, current_id: str) -> dict[str, Any]:
+        """Drift of one dataset against another: PSI and a Kolmogorov–Smirnov test per shared numeric column."""
+        return _one(self._native.drift(reference_id, current_id))
+
+    def recipes(
+        self,
+        *,
+        model_family: Optional[str] = None,
+        level: Optional[str] = None,
+        status: Optional[str] = None,
+        parent_id: Optional[str] = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[dict[str, Any]]:
+        """Recipes, newest first, filtered."""
+        flt = {"model_family": model_family, "level": level, "status": status, "parent_id": parent_id,
+               "page": {"limit": limit, "offset": offset}}
+        return _items(self._native.list_recipes(json.dumps(flt)))
+
+    def recipe(self, recipe_id: str) -> dict[str, Any]:
+        """A recipe, with its latest manifest."""
+        return _one(self._native.get_recipe(recipe_id))
+
+    def create_recipe(self, name: str, *, model_family: str, level: str, **fields: Any) -> dict[str, Any]:
+        """Creates a recipe (`manifest`, `tags`, `status`, `parent_id`, `id`, `created_by`); its manifest
+        becomes version 1.0.0."""
+        spec = {"name": name, "model_family": model_family, "level": level, **fields}
+        return _one(self._native.create_recipe(json.dumps(spec)))
+
+    def recipe_versions(self, recipe_id: str, *, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
+        """A recipe's immutable versions, with the diff from each one's predecessor."""
+        return _items(self._native.list_recipe_versions(recipe_id, json.dumps({"limit": limit, "offset": offset})))
+
+    def create_recipe_version(
+        self,
+        recipe_id: str,
+        manifest: Mapping[str, Any],
+        *,
+        change_note: Optional[str] = None,
+        created_by: Optional[str] = None,
+        bump: str = "minor",
+    ) -> dict[str, Any]:
+        """Adds a version (the number moves by `bump`: `major`, `minor`, `patch`)."""
+        spec = {"manifest": dict(manifest), "change_note": change_note, "created_by": created_by, "bump": bump}
+        return _one(self._native.create_recipe_version(recipe_id, json.dumps(spec)))
+
+    def monitor(
+        self,
+        model_id: str,
+        *,
+        reference_dataset_id: Optional[str] = None,
+        reference_run_id: Optional[str] = None,
+        current_dataset_id: Optional[str] = None,
+        current_rows: Optional[Sequence[Mapping[str, Any]]] = None,
+        prediction_column: Optional[str] = None,
+        performance_metrics: Optional[Mapping[str, Any]] = None,
+    ) -> dict[str, Any]:
+        """Computes and stores a monitoring snapshot of `model_id`: drift of a current batch (a dataset or
+        rows) against a reference (a dataset, or a training run's), checked against its alert rules."""
+        spec = {
+            "reference_dataset_id": reference_dataset_id,
+            "reference_run_id": reference_run_id,
+            "current_dataset_id": current_dataset_id,
+            "current_rows": None if current_rows is None else [dict(r) for r in current_rows],
+            "prediction_column": prediction_column,
+            "performance_metrics": None if performance_metrics is None else dict(performance_metrics),
+        }
+        return _one(self._native.compute_snapshot(model_id, json.dumps(spec)))
+
+    def record_snapshot(self, model_id: str, **fields: Any) -> dict[str, Any]:
+        """Stores a snapshot measured elsewhere (`performance_metrics`, `drift_metrics`, `data_freshness`,
+        `alerts`, `captured_at`)."""
+        return _one(self._native.add_snapshot(model_id, json.dumps(fields)))
+
+    def snapshots(self, model_id: str, *, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
+        """A model's monitoring snapshots, newest first."""
+        return _items(self._native.list_snapshots(model_id, json.dumps({"limit": limit, "offset": offset})))
+
+    def set_alert_rules(self, model_id: str, rules: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        """Replaces a model's alert rules (`{"metric": "drift.max_psi", "op": "gt", "threshold": 0.2}`)."""
+        return _one(self._native.set_alert_rules(model_id, json.dumps([dict(r) for r in rules])))
+
+    def chat(self, message: str, *, context: Optional[Mapping[str, Any]] = None, recipe_id: Optional[str] = None) -> dict[str, Any]:
+        """Asks the assistant about the registry (`{"answer", "intent", "entities", "suggestions"}`)."""
+        request = {"message": message, "context": None if context is None else dict(context), "recipe_id": recipe_id}
+        return _one(self._native.chat(json.dumps(request)))
 
     def config(self) -> dict[str, Any]:
         """The stored configuration."""
