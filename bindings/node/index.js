@@ -21,19 +21,24 @@ class TimeoutError extends ModelRunnerError {}
 class ShuttingDownError extends ModelRunnerError {}
 class StorageError extends ModelRunnerError {}
 
-const errors = {
-  ModelRunnerError,
-  NotFoundError,
-  ValidationError,
-  ConflictError,
-  NotReadyError,
-  CancelledError,
-  TimeoutError,
-  ShuttingDownError,
-  StorageError,
+// The native side builds its errors from these (src/errors.rs reads them from here). A second copy of
+// the package in the same process uses the first one's classes, so `instanceof` holds across copies.
+const registry = Symbol.for('modelrunner.errorClasses')
+if (!globalThis[registry]) {
+  const classes = {
+    ModelRunnerError,
+    NotFoundError,
+    ValidationError,
+    ConflictError,
+    NotReadyError,
+    CancelledError,
+    TimeoutError,
+    ShuttingDownError,
+    StorageError,
+  }
+  Object.defineProperty(globalThis, registry, { value: Object.freeze(classes) })
 }
-// The native side builds its errors from these (src/errors.rs reads them from here).
-Object.defineProperty(globalThis, Symbol.for('modelrunner.errorClasses'), { value: Object.freeze({ ...errors }) })
+const errors = globalThis[registry]
 
 const native = require('./binding.js')
 
@@ -56,7 +61,7 @@ native.RunEvents.prototype[Symbol.asyncIterator] = function () {
 
 native.Run.prototype.onEvent = async function onEvent(callback) {
   if (typeof callback !== 'function') {
-    const e = new ValidationError('callback: must be a function')
+    const e = new errors.ValidationError('callback: must be a function')
     e.code = 'VALIDATION'
     e.field = 'callback'
     throw e
