@@ -12,10 +12,11 @@ eval "$(scripts/setup.sh)"
 echo "== cargo test (unit, integration with child processes, doc tests incl. README)"
 cargo test --workspace 2>&1 | tee "$tmp/cargo-test.txt"
 
-echo "== Python package: built into the setup venv (maturin develop), pytest (with the docstrings), mypy --strict"
+echo "== Python package: pip install ./bindings/python into the setup venv (maturin, release), pytest (with the docstrings), mypy --strict"
 venv="$(dirname "$(dirname "$MODELRUNNER_PYTHON")")"
-(cd bindings/python && VIRTUAL_ENV="$venv" "$venv/bin/maturin" develop --quiet)
-"$venv/bin/python" -m pytest -q -p no:cacheprovider bindings/python/tests --doctest-modules bindings/python/python/modelrunner 2>&1 | tee "$tmp/pytest.txt"
+"$venv/bin/python" -m pip uninstall --quiet --yes modelrunner >/dev/null 2>&1 || true
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check ./bindings/python
+"$venv/bin/python" -m pytest -q -p no:cacheprovider bindings/python/tests --doctest-modules --pyargs modelrunner 2>&1 | tee "$tmp/pytest.txt"
 grep -Eq '^[0-9]+ passed' "$tmp/pytest.txt" && ! grep -Eq '[0-9]+ (failed|error)' "$tmp/pytest.txt" || { echo "pytest failed"; exit 1; }
 "$venv/bin/mypy" --strict bindings/python/python/modelrunner
 "$venv/bin/mypy" bindings/python/tests
