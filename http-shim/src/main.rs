@@ -63,19 +63,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         options = options.data_dir(dir);
     }
     let runner = Runner::open_with(&args.db, options)?;
-    if args.data_root.is_some() || args.output_root.is_some() || args.device.is_some() {
+    if args.data_root.is_some() || args.output_root.is_some() || args.model_cache.is_some() || args.device.is_some() {
         let absolute = |p: &Option<PathBuf>| p.as_ref().map(|p| std::path::absolute(p).map(|p| p.display().to_string())).transpose();
-        let (data_root, output_root) = (absolute(&args.data_root)?, absolute(&args.output_root)?);
-        runner.update_config(ConfigPatch { data_root, output_root, device: args.device.clone(), ..ConfigPatch::default() })?;
+        let (data_root, output_root, model_cache) =
+            (absolute(&args.data_root)?, absolute(&args.output_root)?, absolute(&args.model_cache)?);
+        let patch = ConfigPatch { data_root, output_root, model_cache, device: args.device.clone(), ..ConfigPatch::default() };
+        runner.update_config(patch)?;
     }
     // What the documents' examples use is there from the first start.
     runner.install_catalog()?;
     runner.install_baseline_recipes()?;
 
-    let mut settings = Settings { keep_alive: Duration::from_secs(args.sse_keep_alive.max(1)), ..Settings::default() };
-    if let Some(dir) = args.model_cache {
-        settings.model_cache = dir;
-    }
+    let settings = Settings { keep_alive: Duration::from_secs(args.sse_keep_alive.max(1)), ..Settings::default() };
     let state = AppState::new(runner.clone(), settings);
     let guards = modelrunner_http::guard::Guards { token: args.token.clone(), rate_limit: args.rate_limit };
     let routers = routers(state, &HttpOptions { max_body_bytes: args.max_body_bytes, guards });

@@ -467,14 +467,12 @@ struct ModelBody {
 
 #[utoipa::path(post, path = "/projects/validate-model", tag = "003 Model Training Manager", summary = "Check whether a model is in the local cache", request_body = ModelBody, responses((status = 200, description = "available, model_name, path, errors", body = serde_json::Value)))]
 async fn validate_model(State(state): State<AppState>, JsonBody(b, ..): JsonBody<Manager, ModelBody>) -> Result<Response> {
-    let dir = state.settings.model_cache.clone();
-    let found = state.call(move |_| modelrunner::model_cache::check(&dir, &b.model_name)).await?;
+    let found = state.call(move |r| modelrunner::model_cache::check(&r.model_cache_dir(), &b.model_name)).await?;
     Ok(ok(json!(found)))
 }
 
 #[utoipa::path(get, path = "/projects/models/available", tag = "003 Model Training Manager", summary = "Models in the local cache", responses((status = 200, description = "Model names", body = serde_json::Value)))]
 async fn available_models(State(state): State<AppState>) -> Result<Response> {
-    let dir = state.settings.model_cache.clone();
-    let names = state.call(move |_| modelrunner::model_cache::available(&dir)).await?;
+    let names = state.call(move |r| modelrunner::model_cache::available(&r.model_cache_dir())).await?;
     Ok(ok(json!(names)))
 }

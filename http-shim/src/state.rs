@@ -14,17 +14,11 @@ pub struct Settings {
     pub keep_alive: Duration,
     /// How long `POST /api/infer` waits for its inference run.
     pub infer_timeout: Duration,
-    /// The local model cache 003's model checks look in (a Hugging Face hub cache).
-    pub model_cache: std::path::PathBuf,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Self {
-            keep_alive: Duration::from_secs(15),
-            infer_timeout: Duration::from_secs(120),
-            model_cache: modelrunner::model_cache::default_dir(),
-        }
+        Self { keep_alive: Duration::from_secs(15), infer_timeout: Duration::from_secs(120) }
     }
 }
 

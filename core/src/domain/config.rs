@@ -29,6 +29,10 @@ pub struct RunnerConfig {
     /// Where project output directories (003's `output_directory`) must live; anywhere writable when unset.
     #[serde(default)]
     pub output_root: Option<String>,
+    /// The Hugging Face hub cache text models load from; the one the Hugging Face libraries use when unset
+    /// (see [`crate::model_cache::default_dir`]).
+    #[serde(default)]
+    pub model_cache: Option<String>,
     pub default_model: String,
     pub default_training_type: TrainingType,
     pub default_batch_size: u32,
@@ -57,6 +61,7 @@ impl RunnerConfig {
             promotion_requires_approved_recipe: true,
             data_root: None,
             output_root: None,
+            model_cache: None,
             default_model: "sentence-transformers/all-MiniLM-L6-v2".into(),
             default_training_type: TrainingType::Standard,
             default_batch_size: 4,
@@ -85,6 +90,8 @@ pub struct ConfigPatch {
     pub data_root: Option<String>,
     /// An absolute path to an existing directory.
     pub output_root: Option<String>,
+    /// An absolute path to an existing directory (a Hugging Face hub cache).
+    pub model_cache: Option<String>,
     pub default_model: Option<String>,
     pub default_training_type: Option<TrainingType>,
     pub default_batch_size: Option<u32>,
@@ -115,7 +122,7 @@ impl ConfigPatch {
         if let Some(d) = &self.device {
             super::run::validate_device("device", d)?;
         }
-        for (field, root) in [("data_root", &self.data_root), ("output_root", &self.output_root)] {
+        for (field, root) in [("data_root", &self.data_root), ("output_root", &self.output_root), ("model_cache", &self.model_cache)] {
             if let Some(root) = root {
                 let path = std::path::Path::new(root);
                 if !path.is_absolute() || !path.is_dir() {
@@ -152,6 +159,9 @@ impl ConfigPatch {
         }
         if let Some(root) = self.output_root {
             c.output_root = Some(root);
+        }
+        if let Some(dir) = self.model_cache {
+            c.model_cache = Some(dir);
         }
     }
 }

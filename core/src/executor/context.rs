@@ -170,6 +170,16 @@ impl TaskContext {
         self.shared.resolve_data_path(path)
     }
 
+    /// See [`crate::Runner::model_cache_dir`].
+    pub fn model_cache_dir(&self) -> PathBuf {
+        self.shared.model_cache_dir()
+    }
+
+    /// The configured default base model of text runs (`default_model`).
+    pub fn default_model(&self) -> String {
+        self.shared.config.read().default_model.clone()
+    }
+
     /// Another run, as stored now.
     pub fn get_run(&self, id: &str) -> Result<Run> {
         self.shared.store.read(|c| runs::get(c, id))

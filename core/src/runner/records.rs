@@ -266,6 +266,12 @@ impl Runner {
         self.shared().config.read().clone()
     }
 
+    /// The Hugging Face hub cache text models load from: the configured `model_cache`, else the one the
+    /// Hugging Face libraries use.
+    pub fn model_cache_dir(&self) -> PathBuf {
+        self.shared().model_cache_dir()
+    }
+
     /// Changes the configuration. Lowering `max_concurrent_workers` below the running count stops the
     /// extra workers (idle ones first) after their current run.
     pub fn update_config(&self, patch: ConfigPatch) -> Result<RunnerConfig> {
@@ -369,6 +375,10 @@ impl super::Shared {
     pub(crate) fn dataset_table(&self, id: &str) -> Result<Table> {
         let dataset: Dataset = self.store.read(|c| store::get_doc(c, id))?;
         Table::read(Path::new(&dataset.file_path), dataset.file_type)
+    }
+
+    pub(crate) fn model_cache_dir(&self) -> PathBuf {
+        self.config.read().model_cache.as_ref().map_or_else(crate::model_cache::default_dir, PathBuf::from)
     }
 
     /// The data root: the configured one, else `<data dir>/files` (created on first use).

@@ -84,10 +84,11 @@ impl Runner {
         let task = match training.task.as_deref() {
             Some("neural_train") => "neural_predict",
             Some("classic_train") => "classic_predict",
+            Some("text_index") => "text_search",
             other => {
                 return Err(Error::invalid(
                     "model_id",
-                    format!("{model_ref} is a {} run, not a neural_train or classic_train run", other.unwrap_or("external")),
+                    format!("{model_ref} is a {} run, not a neural_train, classic_train or text_index run", other.unwrap_or("external")),
                 ));
             }
         };

@@ -3,6 +3,7 @@
 pub mod classic;
 pub mod forecast;
 pub mod neural;
+pub mod retrieval;
 pub mod simulator;
 
 use std::path::PathBuf;

@@ -140,3 +140,94 @@ fn bad_snapshots_and_inputs_are_validation_errors_naming_the_field() {
     let bad = BertConfig { max_position_embeddings: 0, ..BertConfig::from_file(&dir.join("config.json")).unwrap() };
     assert_eq!(bad.validate().unwrap_err().field(), Some("config.max_position_embeddings"));
 }
+
+fn dataset_spec(filename: &str) -> modelrunner::DatasetSpec {
+    modelrunner::DatasetSpec { name: filename.into(), description: None, filename: filename.into(), file_type: None }
+}
+
+/// A help-centre FAQ as a dataset, for the retrieval runs.
+fn faq(r: &modelrunner::Runner) -> modelrunner::Dataset {
+    let mut csv = String::from("id,text\n");
+    for (i, p) in PASSAGES.iter().enumerate() {
+        csv.push_str(&format!("{i},\"{p}\"\n"));
+    }
+    csv.push_str("6,\n"); // a row without text is skipped
+    r.create_dataset(dataset_spec("faq.csv"), csv.as_bytes()).unwrap()
+}
+
+const PASSAGES: [&str; 6] = [
+    "To change your password, open Settings, choose Security and follow the reset link sent to your phone.",
+    "Refunds are issued to the original payment method within five business days of receiving the return.",
+    "Our offices are open Monday to Friday from 9am to 5pm and closed on public holidays.",
+    "The premium plan includes unlimited storage, priority support and team administration tools.",
+    "Shipping to Canada and Mexico takes between seven and ten days with standard delivery.",
+    "You can export your data as CSV or JSON from the Reports page at any time.",
+];
+
+#[test]
+fn a_text_index_run_retrieves_passages_for_paraphrased_queries() {
+    use modelrunner::{RunKind, RunSpec, RunStatus};
+    let r = crate::common::runner();
+    r.update_config(modelrunner::ConfigPatch { model_cache: Some(model_cache::default_dir().display().to_string()), ..Default::default() })
+        .unwrap();
+    let data = faq(&r);
+    let mut spec = RunSpec::task(RunKind::Train, "text_index").with_inputs(serde_json::json!({"text_column": "text"}));
+    spec.dataset_id = Some(data.id.clone());
+    let run = r.submit(spec).unwrap();
+    let done = r.wait(&run.id, std::time::Duration::from_secs(300)).unwrap();
+    assert_eq!(done.status, RunStatus::Succeeded, "{:?}", done.error);
+    let summary = r.run_results(&run.id).unwrap().summary;
+    assert_eq!((summary["documents"].as_u64(), summary["skipped_rows"].as_u64()), (Some(6), Some(1)));
+    assert_eq!(summary["base_model"], "sentence-transformers/all-MiniLM-L6-v2", "the configured default model");
+
+    let queries = ["How can I set a new login password?", "Is it possible to download my records as a spreadsheet?"];
+    let (_, results) = r.predict(&run.id, serde_json::json!(queries), std::time::Duration::from_secs(120)).unwrap();
+    let best: Vec<(&str, u64)> = results
+        .rows
+        .iter()
+        .filter(|row| row["rank"] == 1)
+        .map(|row| (row["query"].as_str().unwrap(), row["row"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(best, vec![(queries[0], 0), (queries[1], 5)], "{:?}", results.rows);
+    assert_eq!(results.rows.len(), 6, "top 3 for each query");
+    let one = r.submit_prediction(&run.id, serde_json::json!("opening hours"), Some(serde_json::json!({"top_k": 1}))).unwrap();
+    assert_eq!(r.wait(&one.id, std::time::Duration::from_secs(120)).unwrap().status, RunStatus::Succeeded);
+    let rows = r.run_results(&one.id).unwrap().rows;
+    assert_eq!((rows.len(), rows[0]["row"].as_u64()), (1, Some(2)));
+}
+
+#[test]
+fn text_runs_refuse_bad_input_before_anything_is_stored() {
+    use modelrunner::{RunKind, RunSpec};
+    let r = crate::common::runner();
+    let data = faq(&r);
+    let index = |inputs: serde_json::Value, dataset: Option<&str>| {
+        let mut spec = RunSpec::task(RunKind::Train, "text_index").with_inputs(inputs);
+        spec.dataset_id = dataset.map(str::to_owned);
+        r.submit(spec).unwrap_err()
+    };
+    let e = index(serde_json::json!({"text_column": "body"}), Some(&data.id));
+    assert_eq!(e.field(), Some("inputs.text_column"), "{e}");
+    let e = index(serde_json::json!({"base_model": "acme/no-such-model"}), Some(&data.id));
+    assert_eq!(e.field(), Some("inputs.base_model"));
+    assert!(e.to_string().contains("Model not available"), "{e}");
+    let e = index(serde_json::json!({"base_model": "../etc"}), Some(&data.id));
+    assert_eq!(e.field(), Some("inputs.base_model"));
+    let e = index(serde_json::json!({}), None);
+    assert_eq!(e.field(), Some("dataset_id"));
+    let empty = r.create_dataset(dataset_spec("empty.csv"), b"text\n").unwrap();
+    let e = index(serde_json::json!({}), Some(&empty.id));
+    assert_eq!(e.field(), Some("dataset_id"), "{e}");
+    let e = index(serde_json::json!({"top_k": 3}), Some(&data.id));
+    assert_eq!(e.field(), Some("inputs.top_k"));
+
+    let search = |inputs: serde_json::Value| r.submit(RunSpec::task(RunKind::Inference, "text_search").with_inputs(inputs)).unwrap_err();
+    assert_eq!(search(serde_json::json!({"model_id": "run_nope", "input_data": "q"})).field(), Some("inputs.model_id"));
+    assert_eq!(search(serde_json::json!({"model_id": "x", "input_data": ""})).field(), Some("inputs.input_data[0]"));
+    assert_eq!(search(serde_json::json!({"model_id": "x", "input_data": []})).field(), Some("inputs.input_data"));
+    assert_eq!(
+        search(serde_json::json!({"model_id": "x", "input_data": "q", "parameters": {"top_k": 0}})).field(),
+        Some("inputs.parameters.top_k")
+    );
+    assert_eq!(r.list_runs(&Default::default()).unwrap().total, 0, "nothing was stored");
+}

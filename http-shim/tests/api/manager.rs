@@ -49,11 +49,11 @@ fn roots() -> Roots {
 }
 
 async fn start(roots: &Roots, max_body_bytes: usize) -> Shim {
-    let settings = Settings { model_cache: roots.cache.clone(), ..Settings::default() };
-    let shim = start_with(settings, HttpOptions { max_body_bytes, ..HttpOptions::default() }).await;
-    let (runner, root) = (shim.runner.clone(), roots.output_root.display().to_string());
+    let shim = start_with(Settings::default(), HttpOptions { max_body_bytes, ..HttpOptions::default() }).await;
+    let (runner, root, cache) = (shim.runner.clone(), roots.output_root.display().to_string(), roots.cache.display().to_string());
     tokio::task::spawn_blocking(move || {
-        runner.update_config(modelrunner::ConfigPatch { output_root: Some(root), ..Default::default() }).unwrap()
+        let patch = modelrunner::ConfigPatch { output_root: Some(root), model_cache: Some(cache), ..Default::default() };
+        runner.update_config(patch).unwrap()
     })
     .await
     .unwrap();
