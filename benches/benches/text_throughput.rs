@@ -1,0 +1,93 @@
+//! Sentence-embedding throughput of all-MiniLM-L6-v2 (the real pretrained model from the local hub
+//! cache), ours (burn on LibTorch, `modelrunner::text::SentenceEncoder`) against transformers on
+//! PyTorch 2.9 eager (`benches/pytorch/minilm_throughput.py`), on the same texts — the sentences of the
+//! model's own model card — with the same batch size and thread count, interleaved by round. Prints
+//! tokens/s (real tokens, padding not counted; the tokenizers agree, as the text tests check) and the
+//! ratio ours/PyTorch. This is inference; the training-throughput goal (≥ 0.8×) waits for
+//! fine-tuning.
+//!
+//! `cargo bench -p modelrunner-benches --bench text_throughput` (after `eval "$(scripts/setup.sh)"`;
+//! `MR_BENCH_QUICK=1` for a smoke run).
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use modelrunner::model_cache;
+use modelrunner::text::SentenceEncoder;
+use serde_json::Value;
+
+const BATCH: usize = 32;
+const THREADS: usize = 2;
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
+}
+
+/// The sentences of the snapshot's README (its model card): real English of varied length.
+fn sentences(dir: &std::path::Path, limit: usize) -> Vec<String> {
+    let card = std::fs::read_to_string(dir.join("README.md")).expect("the model card");
+    let mut out: Vec<String> = card
+        .split(['.', '\n'])
+        .map(|s| s.trim().trim_start_matches(['#', '-', '*', '|', ' ']).to_owned())
+        .filter(|s| s.split_whitespace().count() >= 4)
+        .collect();
+    while out.len() < limit {
+        let more = out.clone();
+        out.extend(more);
+    }
+    out.truncate(limit);
+    out
+}
+
+fn main() {
+    let quick = std::env::var_os("MR_BENCH_QUICK").is_some();
+    let (texts, rounds) = if quick { (64, 1) } else { (512, 5) };
+    let found = model_cache::check(&model_cache::default_dir(), "sentence-transformers/all-MiniLM-L6-v2").expect("model cache");
+    let dir = PathBuf::from(found.path.expect("all-MiniLM-L6-v2: run `eval \"$(scripts/setup.sh)\"` first"));
+    let python = std::env::var("MODELRUNNER_PYTHON").expect("run `eval \"$(scripts/setup.sh)\"` first");
+    let texts = sentences(&dir, texts);
+    tch::set_num_threads(THREADS as i32);
+    #[allow(deprecated)] // burn-tch is the backend this project builds on.
+    let encoder = SentenceEncoder::load(&dir, &burn::tensor::Device::libtorch()).expect("the encoder loads");
+    encoder.embed(&texts[..BATCH.min(texts.len())]).expect("warm-up");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("pytorch/minilm_throughput.py");
+
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        let mut child = Command::new(&python)
+            .arg(&script)
+            .args([dir.to_string_lossy().into_owned(), BATCH.to_string(), THREADS.to_string(), "1".into()])
+            .env("HF_HUB_OFFLINE", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the PyTorch side runs");
+        child.stdin.take().expect("stdin").write_all(serde_json::to_string(&texts).expect("JSON").as_bytes()).expect("texts");
+        let out = child.wait_with_output().expect("the PyTorch side ends");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let line: Value = serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().last().unwrap_or_default()).expect("JSON");
+        let tokens = line["tokens"].as_f64().expect("tokens");
+        theirs.push(tokens / line["seconds"].as_f64().expect("seconds"));
+
+        let start = Instant::now();
+        for chunk in texts.chunks(BATCH) {
+            encoder.embed(chunk).expect("embeddings");
+        }
+        ours.push(tokens / start.elapsed().as_secs_f64());
+        println!("round {}: ours {:.0} tokens/s, PyTorch {:.0} tokens/s", round + 1, ours[round], theirs[round]);
+    }
+    let (a, c) = (median(ours), median(theirs));
+    println!(
+        "text_throughput: all-MiniLM-L6-v2 embeddings, {} texts, batch {BATCH}, {THREADS} threads, median of {rounds} rounds",
+        texts.len()
+    );
+    println!(
+        "ours {a:.0} tokens/s, transformers on PyTorch {c:.0} tokens/s: ours/PyTorch = {:.3}{}",
+        a / c,
+        if quick { " — smoke run, not a measurement" } else { "" }
+    );
+}
