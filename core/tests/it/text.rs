@@ -80,14 +80,7 @@ fn minilm_embeddings_match_transformers_on_pytorch() {
 #[test]
 fn paraphrased_questions_retrieve_their_passage() {
     let encoder = SentenceEncoder::load(&minilm(), &cpu()).unwrap();
-    let passages = [
-        "To change your password, open Settings, choose Security and follow the reset link sent to your phone.",
-        "Refunds are issued to the original payment method within five business days of receiving the return.",
-        "Our offices are open Monday to Friday from 9am to 5pm and closed on public holidays.",
-        "The premium plan includes unlimited storage, priority support and team administration tools.",
-        "Shipping to Canada and Mexico takes between seven and ten days with standard delivery.",
-        "You can export your data as CSV or JSON from the Reports page at any time.",
-    ];
+    let passages = PASSAGES;
     let questions = [
         ("How can I set a new login password?", 0),
         ("When will I get my money back after sending an item back?", 1),
