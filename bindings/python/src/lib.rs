@@ -69,10 +69,12 @@ struct NativeEvents {
 
 #[pymethods]
 impl NativeEvents {
+    /// The iterator itself.
     fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
         slf
     }
 
+    /// The next event as JSON text; the iteration ends after the run's final state.
     fn __next__(&self, py: Python<'_>) -> PyResult<Option<String>> {
         loop {
             let step = py.detach(|| {
@@ -128,15 +130,29 @@ impl NativeRunner {
         Ok(Self { runner })
     }
 
+    /// Submits a run of the catalog model `model_id` (one that names a task) with `inputs` (JSON).
+    fn run_model(&self, py: Python<'_>, model_id: &str, inputs: &str) -> PyResult<String> {
+        let inputs: serde_json::Value = parse("inputs", inputs)?;
+        json(&unlocked(py, || self.runner.run_catalog_model(model_id, inputs, None))?)
+    }
+
+    /// The names of the tasks a run can name (`simulator`, `neural_train`, `classic_train`, …).
+    fn tasks(&self) -> Vec<String> {
+        self.runner.task_names()
+    }
+
+    /// Submits a run described by `spec` (a `RunSpec` as JSON); returns the stored run once durable.
     fn submit(&self, py: Python<'_>, spec: &str) -> PyResult<String> {
         let spec: RunSpec = parse("spec", spec)?;
         json(&unlocked(py, || self.runner.submit(spec))?)
     }
 
+    /// The run `id` (JSON); `NotFoundError` when unknown.
     fn get_run(&self, py: Python<'_>, id: &str) -> PyResult<String> {
         json(&unlocked(py, || self.runner.get_run(id))?)
     }
 
+    /// A page of runs matching `filter` (a `RunFilter` as JSON), newest first.
     fn list_runs(&self, py: Python<'_>, filter: &str) -> PyResult<String> {
         let filter: RunFilter = parse("filter", filter)?;
         json(&unlocked(py, || self.runner.list_runs(&filter))?)
@@ -166,45 +182,55 @@ impl NativeRunner {
         Ok(NativeEvents { sub: Mutex::new(Some(sub)) })
     }
 
+    /// Cancels the run: a queued one at once, a running one at its next step. Returns the run.
     fn cancel(&self, py: Python<'_>, id: &str) -> PyResult<String> {
         json(&unlocked(py, || self.runner.cancel_run(id))?)
     }
 
+    /// The results `{summary, rows}` of a succeeded run; `NotReadyError` before it ends.
     fn results(&self, py: Python<'_>, id: &str) -> PyResult<String> {
         json(&unlocked(py, || self.runner.run_results(id))?)
     }
 
     #[pyo3(signature = (id, name=None))]
+    /// The run's metric history, oldest first; only metric `name` when given.
     fn metrics(&self, py: Python<'_>, id: &str, name: Option<&str>) -> PyResult<String> {
         json(&unlocked(py, || self.runner.run_metric_history(id, name))?)
     }
 
+    /// The run's log lines, oldest first.
     fn logs(&self, py: Python<'_>, id: &str) -> PyResult<String> {
         json(&unlocked(py, || self.runner.run_logs(id))?)
     }
 
+    /// Adds the missing models of 000's catalog; returns the catalog models.
     fn install_catalog(&self, py: Python<'_>) -> PyResult<String> {
         json(&unlocked(py, || self.runner.install_catalog())?)
     }
 
+    /// A page of registry models matching `filter` (a `ModelFilter` as JSON).
     fn list_models(&self, py: Python<'_>, filter: &str) -> PyResult<String> {
         let filter: ModelFilter = parse("filter", filter)?;
         json(&unlocked(py, || self.runner.list_models(&filter))?)
     }
 
+    /// The registry model `id`.
     fn get_model(&self, py: Python<'_>, id: &str) -> PyResult<String> {
         json(&unlocked(py, || self.runner.get_model(id))?)
     }
 
+    /// Registers a model described by `spec` (a `ModelSpec` as JSON).
     fn create_model(&self, py: Python<'_>, spec: &str) -> PyResult<String> {
         let spec: ModelSpec = parse("spec", spec)?;
         json(&unlocked(py, || self.runner.create_model(spec))?)
     }
 
+    /// Makes the succeeded training run `run_id` the saved model of `model_id`.
     fn promote_run(&self, py: Python<'_>, model_id: &str, run_id: &str) -> PyResult<String> {
         json(&unlocked(py, || self.runner.promote_run(model_id, run_id))?)
     }
 
+    /// Stores `content` as a dataset (`spec`: a `DatasetSpec` as JSON); the content is parsed first.
     fn create_dataset(&self, py: Python<'_>, spec: &str, content: Vec<u8>) -> PyResult<String> {
         let spec: DatasetSpec = parse("spec", spec)?;
         json(&unlocked(py, || self.runner.create_dataset(spec, &content))?)
@@ -217,72 +243,87 @@ impl NativeRunner {
         json(&unlocked(py, || self.runner.predict(model_ref, input_data, timeout))?.1)
     }
 
+    /// A page of stored datasets, newest first.
     fn list_datasets(&self, py: Python<'_>, page: &str) -> PyResult<String> {
         let page: PageRequest = parse("page", page)?;
         json(&unlocked(py, || self.runner.list_datasets(page))?)
     }
 
+    /// The stored dataset `id`.
     fn get_dataset(&self, py: Python<'_>, id: &str) -> PyResult<String> {
         json(&unlocked(py, || self.runner.get_dataset(id))?)
     }
 
+    /// Deletes the dataset `id` and its file.
     fn delete_dataset(&self, py: Python<'_>, id: &str) -> PyResult<()> {
         unlocked(py, || self.runner.delete_dataset(id))
     }
 
+    /// PSI and KS drift of dataset `current_id` against dataset `reference_id`.
     fn drift(&self, py: Python<'_>, reference_id: &str, current_id: &str) -> PyResult<String> {
         json(&unlocked(py, || self.runner.dataset_drift(reference_id, current_id))?)
     }
 
+    /// A page of recipes matching `filter` (a `RecipeFilter` as JSON).
     fn list_recipes(&self, py: Python<'_>, filter: &str) -> PyResult<String> {
         let filter: RecipeFilter = parse("filter", filter)?;
         json(&unlocked(py, || self.runner.list_recipes(&filter))?)
     }
 
+    /// The recipe `id` with its latest manifest.
     fn get_recipe(&self, py: Python<'_>, id: &str) -> PyResult<String> {
         json(&unlocked(py, || self.runner.get_recipe(id))?)
     }
 
+    /// Creates a recipe (`spec`: a `RecipeSpec` as JSON); its manifest becomes version 1.0.0.
     fn create_recipe(&self, py: Python<'_>, spec: &str) -> PyResult<String> {
         let spec: RecipeSpec = parse("spec", spec)?;
         json(&unlocked(py, || self.runner.create_recipe(spec))?)
     }
 
+    /// A page of the recipe's immutable versions.
     fn list_recipe_versions(&self, py: Python<'_>, id: &str, page: &str) -> PyResult<String> {
         let page: PageRequest = parse("page", page)?;
         json(&unlocked(py, || self.runner.list_recipe_versions(id, page))?)
     }
 
+    /// Adds a version to recipe `id` (`spec`: a `VersionSpec` as JSON).
     fn create_recipe_version(&self, py: Python<'_>, id: &str, spec: &str) -> PyResult<String> {
         let spec: VersionSpec = parse("spec", spec)?;
         json(&unlocked(py, || self.runner.create_recipe_version(id, spec))?)
     }
 
+    /// Computes and stores a drift snapshot of `model_id` (`spec`: a `ComputedSnapshotSpec` as JSON).
     fn compute_snapshot(&self, py: Python<'_>, model_id: &str, spec: &str) -> PyResult<String> {
         let spec: ComputedSnapshotSpec = parse("spec", spec)?;
         json(&unlocked(py, || self.runner.compute_monitoring_snapshot(model_id, spec))?)
     }
 
+    /// Stores a snapshot of `model_id` measured elsewhere (`spec`: a `SnapshotSpec` as JSON).
     fn add_snapshot(&self, py: Python<'_>, model_id: &str, spec: &str) -> PyResult<String> {
         let spec: SnapshotSpec = parse("spec", spec)?;
         json(&unlocked(py, || self.runner.add_monitoring_snapshot(model_id, spec))?)
     }
 
+    /// A page of `model_id`'s snapshots, newest first.
     fn list_snapshots(&self, py: Python<'_>, model_id: &str, page: &str) -> PyResult<String> {
         let page: PageRequest = parse("page", page)?;
         json(&unlocked(py, || self.runner.list_monitoring_snapshots(model_id, page))?)
     }
 
+    /// Replaces `model_id`'s alert rules (a JSON list of `AlertRule`).
     fn set_alert_rules(&self, py: Python<'_>, model_id: &str, rules: &str) -> PyResult<String> {
         let rules: Vec<AlertRule> = parse("alert_rules", rules)?;
         json(&unlocked(py, || self.runner.set_alert_rules(model_id, rules))?)
     }
 
+    /// Answers a `ChatRequest` (JSON) from the registry's data.
     fn chat(&self, py: Python<'_>, request: &str) -> PyResult<String> {
         let request: ChatRequest = parse("request", request)?;
         json(&unlocked(py, || self.runner.chat(&request))?)
     }
 
+    /// The stored runner configuration (JSON).
     fn config(&self) -> PyResult<String> {
         json(&self.runner.config())
     }

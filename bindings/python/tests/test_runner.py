@@ -24,7 +24,7 @@ def runner():
 def test_the_catalog_runs_and_returns_000s_results(runner):
     ids = [m["id"] for m in runner.install_catalog()]
     assert ids == ["linear_reg", "xgb_forecast", "simulator"]
-    run = runner.submit("linear_reg", kind="simulate", model_id="linear_reg", inputs={"region": "EU", "year": 2025})
+    run = runner.submit("linear_reg", {"region": "EU", "year": 2025})
     assert run.status == "queued"
     done = run.wait(timeout=60)
     assert done.status == "succeeded" and done.progress == 100
@@ -37,7 +37,7 @@ def test_the_catalog_runs_and_returns_000s_results(runner):
 
 def test_errors_carry_their_code_and_field(runner):
     with pytest.raises(ValidationError) as bad:
-        runner.submit("classic_train", inputs={"model_type": "xgboost", "data_path": "x.csv"})
+        runner.submit_task("classic_train", inputs={"model_type": "xgboost", "data_path": "x.csv"})
     assert bad.value.code == "VALIDATION" and bad.value.field == "inputs.model_type"
     assert "xgboost" in str(bad.value)
     assert isinstance(bad.value, modelrunner.ModelRunnerError)
@@ -45,11 +45,19 @@ def test_errors_carry_their_code_and_field(runner):
         runner.run("run_nope")
     assert missing.value.code == "NOT_FOUND" and missing.value.field is None
     with pytest.raises(ValidationError):
-        runner.submit("no_such_task")
+        runner.submit_task("no_such_task")
+    with pytest.raises(NotFoundError) as unknown:
+        runner.submit("no_such_model", {})
+    assert unknown.value.code == "NOT_FOUND"
+    runner.install_catalog()
+    with pytest.raises(ValidationError) as out_of_grid:
+        runner.submit("simulator", {"trials": -5})
+    assert out_of_grid.value.field == "inputs.trials"
+    assert {"simulator", "neural_train", "classic_train"} <= set(runner.tasks())
 
 
 def test_results_before_the_end_are_not_ready_and_a_wait_can_time_out(runner):
-    run = runner.submit("simulator", kind="simulate", inputs={"trials": 2_000_000})
+    run = runner.submit_task("simulator", kind="simulate", inputs={"trials": 2_000_000})
     with pytest.raises(TimeoutError):
         run.wait(timeout=0.05)
     with pytest.raises(NotReadyError):
@@ -58,7 +66,7 @@ def test_results_before_the_end_are_not_ready_and_a_wait_can_time_out(runner):
 
 
 def test_ctrl_c_interrupts_a_wait_and_the_run_carries_on(runner):
-    run = runner.submit("simulator", kind="simulate", inputs={"trials": 2_000_000})
+    run = runner.submit_task("simulator", kind="simulate", inputs={"trials": 2_000_000})
     threading.Timer(0.3, _thread.interrupt_main).start()
     started = time.monotonic()
     with pytest.raises(KeyboardInterrupt):
@@ -99,7 +107,7 @@ def test_many_threads_submit_at_once(runner):
     def submit(k):
         try:
             for i in range(10):
-                runs.append(runner.submit("simulator", kind="simulate", inputs={"trials": 100, "seed": k * 100 + i}))
+                runs.append(runner.submit_task("simulator", kind="simulate", inputs={"trials": 100, "seed": k * 100 + i}))
         except Exception as e:  # noqa: BLE001 - collected and asserted below
             errors.append(e)
 
@@ -116,8 +124,8 @@ def test_many_threads_submit_at_once(runner):
 def test_a_classifier_trains_on_an_uploaded_table_and_predicts(runner, tmp_path):
     dataset = runner.upload_dataset(os.path.join(TABLES, "iris.csv"))
     assert dataset["row_count"] == 150
-    run = runner.submit("classic_train", dataset_id=dataset["id"], inputs={"model_type": "random_forest"},
-                        hyperparams={"n_estimators": 50, "random_state": 1})
+    run = runner.submit_task("classic_train", dataset_id=dataset["id"], inputs={"model_type": "random_forest"},
+                             hyperparams={"n_estimators": 50, "random_state": 1})
     assert run.wait(timeout=120).status == "succeeded"
     assert run.record["metrics"]["accuracy"] >= 0.9
     rows = run.predict("5.1,3.5,1.4,0.2")
@@ -238,10 +246,33 @@ def test_plot_draws_the_metric_history(runner):
     import matplotlib
 
     matplotlib.use("Agg")
-    run = runner.submit("simulator", kind="simulate", inputs={"trials": 500})
+    run = runner.submit_task("simulator", kind="simulate", inputs={"trials": 500})
     run.wait(timeout=60)
     ax = run.plot()
     assert [line.get_label() for line in ax.get_lines()] == ["mean_revenue"]
     assert len(ax.get_lines()[0].get_xdata()) == len(run.metrics("mean_revenue"))
     with pytest.raises(ValidationError):
         run.plot(["no_such_metric"])
+
+
+def test_a_trained_run_is_promoted_and_serves_its_model(tmp_path):
+    runner = Runner(tmp_path / "runs.db", workers=2)
+    iris = runner.upload_dataset(os.path.join(TABLES, "iris.csv"))
+    model = runner.register_model("iris forest", description="species from measurements")
+    run = runner.submit_task("classic_train", dataset_id=iris["id"], model_id=model["id"],
+                             inputs={"model_type": "random_forest"}, hyperparams={"n_estimators": 20, "random_state": 1})
+    assert not run.done and run.id in repr(run)
+    assert run.wait(timeout=120, progress=False).done
+    assert any("random_forest" in line for line in run.logs()), run.logs()
+    promoted = runner.promote_run(model["id"], run.id)
+    assert promoted["trained"] is True
+    assert runner.predict(model["id"], "6.7,3.0,5.2,2.3")[0]["prediction"] == "virginica"
+
+    slow = runner.submit_task("simulator", kind="simulate", model_id=model["id"], inputs={"trials": 2_000_000})
+    slow.cancel()
+    with pytest.raises(modelrunner.ConflictError) as e:
+        runner.promote_run(model["id"], slow.id)
+    assert e.value.code == "CONFLICT"
+    runner.close()
+    with pytest.raises(modelrunner.ShuttingDownError):
+        runner.submit_task("simulator", kind="simulate", inputs={"trials": 10})

@@ -4,8 +4,8 @@ with progress, cancellation and live events, and real training (classic ML, burn
 >>> import modelrunner
 >>> with modelrunner.Runner() as runner:           # in memory; Runner("runs.db") persists
 ...     _ = runner.install_catalog()
-...     run = runner.submit("simulator", inputs={"trials": 100, "region": "EU"}, model_id="simulator")
-...     run.wait(timeout=60).status
+...     run = runner.submit("simulator", {"trials": 100, "region": "EU"})
+...     run.wait(timeout=60, progress=False).status
 'succeeded'
 """
 
@@ -90,6 +90,16 @@ def _progress_bar(run: "Run") -> Any:
     return tqdm(total=100, desc=f"{run.record.get('task')} {run.id[-8:]}", unit="%")
 
 
+_BAR_REFRESH = 0.25  # seconds between progress bar updates
+
+
+def _show(bar: Any, run: "Run") -> None:
+    bar.update(run.progress - bar.n)
+    epoch, loss = run.record.get("current_epoch"), run.record.get("current_loss")
+    if loss is not None:
+        bar.set_postfix(epoch=epoch, loss=f"{loss:.4f}")
+
+
 class Run:
     """One run: a handle on its stored record. Attributes read the record as of the last refresh."""
 
@@ -125,26 +135,28 @@ class Run:
         self.record = json.loads(self._runner._native.get_run(self.id))
         return self
 
-    def wait(self, timeout: Optional[float] = None, progress: bool = False) -> "Run":
-        """Blocks (without the GIL) until the run ends; Ctrl-C raises KeyboardInterrupt, the run carries on.
-        Raises `TimeoutError` when `timeout` seconds pass first. `progress=True` shows a tqdm bar (when
-        tqdm is installed) that follows the run's progress, epoch and loss."""
+    def wait(self, timeout: Optional[float] = None, progress: bool = True) -> "Run":
+        """Blocks (without the GIL) until the run ends and returns it refreshed; Ctrl-C raises
+        KeyboardInterrupt and the run carries on. Raises `TimeoutError` when `timeout` seconds pass
+        first. With `progress` (the default) and tqdm installed, a bar follows the run's progress, epoch
+        and loss (a widget in notebooks, a text bar in terminals)."""
         bar = _progress_bar(self) if progress else None
         if bar is None:
             self.record = json.loads(self._runner._native.wait(self.id, timeout))
             return self
         try:
             deadline = None if timeout is None else _now() + timeout
-            for event in self.events():
-                if event.get("type") == "progress":
-                    bar.update(int(event["progress"]) - bar.n)
-                    if event.get("loss") is not None:
-                        bar.set_postfix(epoch=event.get("epoch"), loss=f"{event['loss']:.4f}")
-                if deadline is not None and _now() > deadline:
-                    raise TimeoutError(f"run {self.id} did not finish within {timeout}s", "TIMEOUT", None)
-            self.refresh()
-            bar.update(self.progress - bar.n)
-            return self
+            while True:
+                remaining = None if deadline is None else max(0.0, deadline - _now())
+                try:
+                    step = _BAR_REFRESH if remaining is None else min(_BAR_REFRESH, remaining)
+                    self.record = json.loads(self._runner._native.wait(self.id, step))
+                    _show(bar, self)
+                    return self
+                except TimeoutError:
+                    if remaining is not None and remaining <= _BAR_REFRESH:
+                        raise
+                    _show(bar, self.refresh())
         finally:
             bar.close()
 
@@ -236,7 +248,13 @@ class Runner:
         """Stops taking work; running tasks get `timeout` seconds, the rest go back to the queue."""
         self._native.close(timeout)
 
-    def submit(
+    def submit(self, model_id: str, inputs: Optional[Mapping[str, Any]] = None) -> Run:
+        """Submits a run of a catalog model (000's `linear_reg`, `xgb_forecast`, `simulator`, or any
+        registry model that names a task) with `inputs`, which its parameter grid bounds. Returns once the
+        run is durably stored; bad input raises `ValidationError`, an unknown model `NotFoundError`."""
+        return Run(self, json.loads(self._native.run_model(model_id, json.dumps(dict(inputs or {})))))
+
+    def submit_task(
         self,
         task: str,
         *,
@@ -250,8 +268,9 @@ class Runner:
         priority: int = 0,
         device: Optional[str] = None,
     ) -> Run:
-        """Submits a run of a registered task (`simulator`, `linear_reg`, `classic_train`, `neural_train`,
-        `family`, …). Returns once the run is durably stored; bad input raises `ValidationError`."""
+        """Submits a run of a registered task (`simulator`, `classic_train`, `neural_train`, `family`,
+        `text_index`, …; see `tasks()`). Returns once the run is durably stored; bad input raises
+        `ValidationError`."""
         spec = {
             "kind": kind,
             "task": task,
@@ -266,6 +285,10 @@ class Runner:
         }
         return Run(self, json.loads(self._native.submit(json.dumps(spec))))
 
+    def tasks(self) -> list[str]:
+        """The names of the tasks `submit_task` accepts."""
+        return self._native.tasks()
+
     def train(
         self,
         architecture: Mapping[str, Any],
@@ -275,6 +298,7 @@ class Runner:
         target_column: Optional[str] = None,
         model_id: Optional[str] = None,
         threads: Optional[int] = None,
+        device: Optional[str] = None,
     ) -> Run:
         """Trains a 004-style layer list on the real MNIST digits, or on a stored dataset's `target_column`."""
         inputs: dict[str, Any] = {"architecture": dict(architecture)}
@@ -282,7 +306,8 @@ class Runner:
             inputs["target_column"] = target_column
         if threads is not None:
             inputs["threads"] = threads
-        return self.submit("neural_train", inputs=inputs, hyperparams=hyperparams, dataset_id=dataset, model_id=model_id)
+        return self.submit_task("neural_train", inputs=inputs, hyperparams=hyperparams, dataset_id=dataset, model_id=model_id,
+                                device=device)
 
     def run(self, run_id: str) -> Run:
         """A run by id (`NotFoundError` when unknown)."""
