@@ -170,6 +170,11 @@ impl TaskContext {
         self.shared.resolve_data_path(path)
     }
 
+    /// See [`crate::Runner::resolve_data_dir`].
+    pub fn resolve_data_dir(&self, path: &str) -> Result<PathBuf> {
+        self.shared.resolve_data_dir(path)
+    }
+
     /// See [`crate::Runner::model_cache_dir`].
     pub fn model_cache_dir(&self) -> PathBuf {
         self.shared.model_cache_dir()

@@ -23,21 +23,74 @@ pub enum Padding {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Layer {
-    Conv2d { in_channels: u64, out_channels: u64, kernel_size: (u64, u64), stride: (u64, u64), padding: Padding, bias: bool },
-    Maxpool2d { kernel_size: (u64, u64), stride: (u64, u64), padding: (u64, u64) },
-    Avgpool2d { kernel_size: (u64, u64), stride: (u64, u64), padding: (u64, u64) },
-    AdaptiveAvgpool2d { output_size: (u64, u64) },
-    Batchnorm2d { num_features: u64 },
+    Conv2d {
+        in_channels: u64,
+        out_channels: u64,
+        kernel_size: (u64, u64),
+        stride: (u64, u64),
+        padding: Padding,
+        bias: bool,
+        /// Channel groups (`in_channels` = `groups` gives a depthwise convolution).
+        #[serde(default = "one")]
+        groups: u64,
+    },
+    Maxpool2d {
+        kernel_size: (u64, u64),
+        stride: (u64, u64),
+        padding: (u64, u64),
+    },
+    Avgpool2d {
+        kernel_size: (u64, u64),
+        stride: (u64, u64),
+        padding: (u64, u64),
+    },
+    AdaptiveAvgpool2d {
+        output_size: (u64, u64),
+    },
+    Batchnorm2d {
+        num_features: u64,
+    },
     Flatten,
-    Linear { in_features: u64, out_features: u64, bias: bool },
-    Dropout { p: f64 },
+    Linear {
+        in_features: u64,
+        out_features: u64,
+        bias: bool,
+    },
+    Dropout {
+        p: f64,
+    },
     Relu,
     Gelu,
     Tanh,
     Sigmoid,
     Softmax,
-    Layernorm { normalized_shape: u64 },
-    Embedding { num_embeddings: u64, embedding_dim: u64 },
+    Layernorm {
+        normalized_shape: u64,
+    },
+    Embedding {
+        num_embeddings: u64,
+        embedding_dim: u64,
+    },
+    /// x · sigmoid(x) (swish).
+    Silu,
+    /// `layers(x) + shortcut(x)`; an empty shortcut is the identity (ResNet, MobileNetV2/EfficientNet).
+    Residual {
+        layers: Vec<Layer>,
+        shortcut: Vec<Layer>,
+    },
+    /// The branches side by side, each on the same input, joined on channels (Inception).
+    Concat {
+        branches: Vec<Vec<Layer>>,
+    },
+    /// Channel attention: x scaled per channel by sigmoid(fc(relu(fc(mean over H×W)))) (EfficientNet).
+    SqueezeExcite {
+        channels: u64,
+        reduced: u64,
+    },
+}
+
+fn one() -> u64 {
+    1
 }
 
 /// The layer types, as 004 writes them.
@@ -57,6 +110,10 @@ pub const LAYER_TYPES: &[&str] = &[
     "softmax",
     "layernorm",
     "embedding",
+    "silu",
+    "residual",
+    "concat",
+    "squeeze_excite",
 ];
 
 /// A checked architecture.
@@ -107,6 +164,10 @@ impl Layer {
             Self::Softmax => "softmax",
             Self::Layernorm { .. } => "layernorm",
             Self::Embedding { .. } => "embedding",
+            Self::Silu => "silu",
+            Self::Residual { .. } => "residual",
+            Self::Concat { .. } => "concat",
+            Self::SqueezeExcite { .. } => "squeeze_excite",
         }
     }
 }
@@ -158,7 +219,14 @@ fn parse_layer(path: &str, value: &Value) -> Result<Layer> {
                 }
             };
             let bias = f.boolean("bias")?.unwrap_or(true);
-            Layer::Conv2d { in_channels, out_channels, kernel_size, stride, padding, bias }
+            let groups = f.uint("groups", dims.clone())?.unwrap_or(1);
+            if in_channels % groups != 0 || out_channels % groups != 0 {
+                return Err(Error::invalid(
+                    f.path("groups"),
+                    format!("must divide in_channels ({in_channels}) and out_channels ({out_channels}), got {groups}"),
+                ));
+            }
+            Layer::Conv2d { in_channels, out_channels, kernel_size, stride, padding, bias, groups }
         }
         "maxpool2d" | "avgpool2d" => {
             let kernel_size = required_pair(&mut f, "kernel_size", 1)?;
@@ -204,6 +272,30 @@ fn parse_layer(path: &str, value: &Value) -> Result<Layer> {
             let num_embeddings = f.required_uint("num_embeddings", dims.clone())?;
             Layer::Embedding { num_embeddings, embedding_dim: f.required_uint("embedding_dim", dims)? }
         }
+        "silu" => Layer::Silu,
+        "residual" => {
+            let layers = layer_list(&mut f, "layers", true)?;
+            let shortcut = layer_list(&mut f, "shortcut", false)?;
+            Layer::Residual { layers, shortcut }
+        }
+        "concat" => {
+            let branches_path = f.path("branches");
+            let branches = f.required("branches")?;
+            let items = branches
+                .as_array()
+                .filter(|b| b.len() >= 2)
+                .ok_or_else(|| Error::invalid(&branches_path, "must be a list of at least two branches, each a list of layers"))?;
+            let branches = items
+                .iter()
+                .enumerate()
+                .map(|(j, b)| parse_layers(&format!("{branches_path}[{j}]"), b, true))
+                .collect::<Result<Vec<_>>>()?;
+            Layer::Concat { branches }
+        }
+        "squeeze_excite" => {
+            let channels = f.required_uint("channels", dims.clone())?;
+            Layer::SqueezeExcite { channels, reduced: f.required_uint("reduced", dims)? }
+        }
         other => {
             return Err(Error::invalid(
                 format!("{path}.type"),
@@ -213,6 +305,25 @@ fn parse_layer(path: &str, value: &Value) -> Result<Layer> {
     };
     f.finish()?;
     Ok(layer)
+}
+
+/// A list of layers at `path`; `required` lists must hold at least one.
+fn parse_layers(path: &str, value: &Value, required: bool) -> Result<Vec<Layer>> {
+    let items = value.as_array().ok_or_else(|| Error::invalid(path, "must be a list of layers"))?;
+    if required && items.is_empty() {
+        return Err(Error::invalid(path, "must hold at least one layer"));
+    }
+    items.iter().enumerate().map(|(i, l)| parse_layer(&format!("{path}[{i}]"), l)).collect()
+}
+
+/// The nested layer list `name` of a composite layer (empty when absent and not `required`).
+fn layer_list(f: &mut Fields<'_>, name: &'static str, required: bool) -> Result<Vec<Layer>> {
+    let path = f.path(name);
+    match (f.get(name), required) {
+        (Some(v), _) => parse_layers(&path, v, required),
+        (None, true) => Err(Error::invalid(path, "is required")),
+        (None, false) => Ok(Vec::new()),
+    }
 }
 
 impl Architecture {
@@ -226,13 +337,8 @@ impl Architecture {
         let height = f.uint("input_height", dims.clone())?;
         let width = f.uint("input_width", dims)?;
         let layers_path = f.path("layers");
-        let layers = f.required("layers")?.as_array().ok_or_else(|| Error::invalid(&layers_path, "must be a list of layers"))?;
+        let layers = parse_layers(&layers_path, f.required("layers")?, true)?;
         f.finish()?;
-        if layers.is_empty() {
-            return Err(Error::invalid(layers_path, "must hold at least one layer"));
-        }
-        let layers =
-            layers.iter().enumerate().map(|(i, l)| parse_layer(&format!("architecture.layers[{i}]"), l)).collect::<Result<Vec<_>>>()?;
         let input_shape = match (size, channels, height, width) {
             (size, Some(c), Some(h), Some(w)) => {
                 if let Some(n) = size.filter(|n| *n != c * h * w) {
@@ -263,13 +369,7 @@ impl Architecture {
 
     /// Runs shape inference: each layer's output shape and parameter count, or the first mismatch.
     pub fn infer_shapes(&self) -> Result<ShapeReport> {
-        let mut shape = self.input_shape.clone();
-        let mut out = Vec::with_capacity(self.layers.len());
-        for (i, layer) in self.layers.iter().enumerate() {
-            let (next, params) = layer_output(i, layer, &shape, out.last())?;
-            out.push(LayerShape { index: i, kind: layer.kind().to_owned(), output_shape: next.clone(), parameters: params });
-            shape = next;
-        }
+        let (shape, out) = list_output("architecture.layers", &self.layers, &self.input_shape)?;
         Ok(ShapeReport {
             input_shape: self.input_shape.clone(),
             parameters: out.iter().map(|l| l.parameters).sum(),
@@ -279,8 +379,20 @@ impl Architecture {
     }
 }
 
-fn field(i: usize, name: &str) -> String {
-    format!("architecture.layers[{i}].{name}")
+/// Shape inference over the list at `path`: the output shape and each layer's line.
+fn list_output(path: &str, layers: &[Layer], input: &[u64]) -> Result<(Vec<u64>, Vec<LayerShape>)> {
+    let mut shape = input.to_vec();
+    let mut out: Vec<LayerShape> = Vec::with_capacity(layers.len());
+    for (i, layer) in layers.iter().enumerate() {
+        let (next, params) = layer_output(&format!("{path}[{i}]"), layer, &shape, out.last())?;
+        out.push(LayerShape { index: i, kind: layer.kind().to_owned(), output_shape: next.clone(), parameters: params });
+        shape = next;
+    }
+    Ok((shape, out))
+}
+
+fn total(lines: &[LayerShape]) -> u64 {
+    lines.iter().map(|l| l.parameters).sum()
 }
 
 /// Where the input of layer `i` comes from, for error messages.
@@ -288,11 +400,11 @@ fn source(prev: Option<&LayerShape>) -> String {
     prev.map_or("the input".to_owned(), |p| format!("layer {} ({})", p.index, p.kind))
 }
 
-fn image(i: usize, layer: &Layer, shape: &[u64], prev: Option<&LayerShape>) -> Result<(u64, u64, u64)> {
+fn image(at: &str, layer: &Layer, shape: &[u64], prev: Option<&LayerShape>) -> Result<(u64, u64, u64)> {
     match *shape {
         [c, h, w] => Ok((c, h, w)),
         _ => Err(Error::invalid(
-            format!("architecture.layers[{i}]"),
+            at,
             format!("{} needs a [channels, height, width] input, but {} produces {shape:?}", layer.kind(), source(prev)),
         )),
     }
@@ -303,16 +415,15 @@ fn window(size: u64, kernel: u64, stride: u64, pad: u64) -> Option<u64> {
     (size + 2 * pad).checked_sub(kernel).map(|n| n / stride + 1)
 }
 
-fn layer_output(i: usize, layer: &Layer, shape: &[u64], prev: Option<&LayerShape>) -> Result<(Vec<u64>, u64)> {
+/// One layer, at `at` (`architecture.layers[3]`, `architecture.layers[3].layers[0]`).
+fn layer_output(at: &str, layer: &Layer, shape: &[u64], prev: Option<&LayerShape>) -> Result<(Vec<u64>, u64)> {
     let expect = |name: &str, expected: u64, given: u64| {
-        Error::invalid(field(i, name), format!("expected {expected} (what {} produces), got {given}", source(prev)))
+        Error::invalid(format!("{at}.{name}"), format!("expected {expected} (what {} produces), got {given}", source(prev)))
     };
-    let too_small = |h: u64, w: u64| {
-        Error::invalid(format!("architecture.layers[{i}]"), format!("the {h}×{w} input from {} is smaller than the window", source(prev)))
-    };
+    let too_small = |h: u64, w: u64| Error::invalid(at, format!("the {h}×{w} input from {} is smaller than the window", source(prev)));
     Ok(match layer {
-        Layer::Conv2d { in_channels, out_channels, kernel_size: (kh, kw), stride: (sh, sw), padding, bias } => {
-            let (c, h, w) = image(i, layer, shape, prev)?;
+        Layer::Conv2d { in_channels, out_channels, kernel_size: (kh, kw), stride: (sh, sw), padding, bias, groups } => {
+            let (c, h, w) = image(at, layer, shape, prev)?;
             if c != *in_channels {
                 return Err(expect("in_channels", c, *in_channels));
             }
@@ -322,21 +433,21 @@ fn layer_output(i: usize, layer: &Layer, shape: &[u64], prev: Option<&LayerShape
                     (window(h, *kh, *sh, *ph).ok_or_else(|| too_small(h, w))?, window(w, *kw, *sw, *pw).ok_or_else(|| too_small(h, w))?)
                 }
             };
-            (vec![*out_channels, oh, ow], out_channels * in_channels * kh * kw + if *bias { *out_channels } else { 0 })
+            (vec![*out_channels, oh, ow], out_channels * (in_channels / groups) * kh * kw + if *bias { *out_channels } else { 0 })
         }
         Layer::Maxpool2d { kernel_size: (kh, kw), stride: (sh, sw), padding: (ph, pw) }
         | Layer::Avgpool2d { kernel_size: (kh, kw), stride: (sh, sw), padding: (ph, pw) } => {
-            let (c, h, w) = image(i, layer, shape, prev)?;
+            let (c, h, w) = image(at, layer, shape, prev)?;
             let oh = window(h, *kh, *sh, *ph).ok_or_else(|| too_small(h, w))?;
             let ow = window(w, *kw, *sw, *pw).ok_or_else(|| too_small(h, w))?;
             (vec![c, oh, ow], 0)
         }
         Layer::AdaptiveAvgpool2d { output_size: (oh, ow) } => {
-            let (c, _, _) = image(i, layer, shape, prev)?;
+            let (c, _, _) = image(at, layer, shape, prev)?;
             (vec![c, *oh, *ow], 0)
         }
         Layer::Batchnorm2d { num_features } => {
-            let (c, _, _) = image(i, layer, shape, prev)?;
+            let (c, _, _) = image(at, layer, shape, prev)?;
             if c != *num_features {
                 return Err(expect("num_features", c, *num_features));
             }
@@ -347,7 +458,7 @@ fn layer_output(i: usize, layer: &Layer, shape: &[u64], prev: Option<&LayerShape
             let last = *shape.last().unwrap_or(&0);
             if shape.len() > 2 {
                 return Err(Error::invalid(
-                    format!("architecture.layers[{i}]"),
+                    at,
                     format!(
                         "linear needs a vector (or a sequence of vectors), but {} produces {shape:?}; add a flatten layer first",
                         source(prev)
@@ -371,14 +482,54 @@ fn layer_output(i: usize, layer: &Layer, shape: &[u64], prev: Option<&LayerShape
             (shape.to_vec(), 2 * normalized_shape)
         }
         Layer::Embedding { num_embeddings, embedding_dim } => {
-            if i != 0 || shape.len() != 1 {
-                return Err(Error::invalid(
-                    format!("architecture.layers[{i}]"),
-                    "embedding takes token ids: it must be the first layer, on an input_size-long sequence",
-                ));
+            if at != "architecture.layers[0]" || shape.len() != 1 {
+                return Err(Error::invalid(at, "embedding takes token ids: it must be the first layer, on an input_size-long sequence"));
             }
             (vec![shape[0], *embedding_dim], num_embeddings * embedding_dim)
         }
-        Layer::Dropout { .. } | Layer::Relu | Layer::Gelu | Layer::Tanh | Layer::Sigmoid | Layer::Softmax => (shape.to_vec(), 0),
+        Layer::Dropout { .. } | Layer::Relu | Layer::Gelu | Layer::Tanh | Layer::Sigmoid | Layer::Softmax | Layer::Silu => {
+            (shape.to_vec(), 0)
+        }
+        Layer::Residual { layers, shortcut } => {
+            let (main, main_lines) = list_output(&format!("{at}.layers"), layers, shape)?;
+            let (side, side_lines) = list_output(&format!("{at}.shortcut"), shortcut, shape)?;
+            if main != side {
+                let side_from = if shortcut.is_empty() { "the identity shortcut" } else { "the shortcut" };
+                return Err(Error::invalid(
+                    at,
+                    format!("its layers produce {main:?} but {side_from} produces {side:?}; the two are added, so they must match"),
+                ));
+            }
+            (main, total(&main_lines) + total(&side_lines))
+        }
+        Layer::Concat { branches } => {
+            let mut joined: Option<Vec<u64>> = None;
+            let mut params = 0;
+            for (j, branch) in branches.iter().enumerate() {
+                let (out, lines) = list_output(&format!("{at}.branches[{j}]"), branch, shape)?;
+                params += total(&lines);
+                joined = Some(match joined {
+                    None => out,
+                    Some(mut acc) => {
+                        if acc.len() != out.len() || acc[1..] != out[1..] {
+                            return Err(Error::invalid(
+                                format!("{at}.branches[{j}]"),
+                                format!("produces {out:?}, which cannot join {acc:?} on channels: all but the first dimension must match"),
+                            ));
+                        }
+                        acc[0] += out[0];
+                        acc
+                    }
+                });
+            }
+            (joined.unwrap_or_else(|| shape.to_vec()), params)
+        }
+        Layer::SqueezeExcite { channels, reduced } => {
+            let (c, _, _) = image(at, layer, shape, prev)?;
+            if c != *channels {
+                return Err(expect("channels", c, *channels));
+            }
+            (shape.to_vec(), 2 * channels * reduced + channels + reduced)
+        }
     })
 }

@@ -24,6 +24,7 @@ pub mod network;
 pub mod samples;
 pub mod saved;
 pub mod train;
+pub mod zoo;
 
 pub use architecture::{Architecture, LAYER_TYPES, Layer, LayerShape, Padding, ShapeReport};
 pub use hyperparams::{Hyperparams, Loss, LrSchedule, Optimizer};

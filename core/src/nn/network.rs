@@ -7,7 +7,7 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, AvgPool2d, AvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
 use burn::nn::{
     BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Embedding, EmbeddingConfig, Gelu, LayerNorm, LayerNormConfig, Linear, LinearConfig,
-    PaddingConfig2d, Relu, Sigmoid, Tanh,
+    PaddingConfig2d, Relu, Sigmoid, Tanh, activation::SiLU,
 };
 use burn::tensor::{Device, Int, Tensor, TensorData, activation};
 
@@ -22,6 +22,35 @@ pub struct Flatten;
 /// Softmax over the last dimension.
 #[derive(Module, Debug, Default)]
 pub struct Softmax;
+
+/// `body(x) + shortcut(x)` (an empty shortcut is the identity).
+#[derive(Module, Debug)]
+pub struct Residual {
+    pub body: Vec<Block>,
+    pub shortcut: Vec<Block>,
+}
+
+/// Branches on the same input, joined on channels.
+#[derive(Module, Debug)]
+pub struct Concat {
+    pub branches: Vec<Vec<Block>>,
+}
+
+/// Squeeze-and-excitation: per-channel weights from the pooled image.
+#[derive(Module, Debug)]
+pub struct SqueezeExcite {
+    pub reduce: Linear,
+    pub expand: Linear,
+}
+
+impl SqueezeExcite {
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let [n, c, _, _] = x.dims();
+        let squeezed: Tensor<2> = x.clone().mean_dim(3).mean_dim(2).reshape([n, c]);
+        let weights = activation::sigmoid(self.expand.forward(activation::relu(self.reduce.forward(squeezed))));
+        x * weights.reshape([n, c, 1, 1])
+    }
+}
 
 /// One layer.
 #[derive(Module, Debug)]
@@ -41,6 +70,10 @@ pub enum Block {
     Sigmoid(Sigmoid),
     Flatten(Flatten),
     Softmax(Softmax),
+    Silu(SiLU),
+    Residual(Residual),
+    Concat(Concat),
+    SqueezeExcite(SqueezeExcite),
 }
 
 /// The model: its blocks in order.
@@ -80,51 +113,65 @@ fn pair(p: (u64, u64)) -> [usize; 2] {
     [p.0 as usize, p.1 as usize]
 }
 
+/// The blocks of `layers`, with fresh weights.
+fn blocks(layers: &[Layer], device: &Device) -> Vec<Block> {
+    layers
+        .iter()
+        .map(|layer| match layer {
+            Layer::Conv2d { in_channels, out_channels, kernel_size, stride, padding, bias, groups } => Block::Conv2d(
+                Conv2dConfig::new([*in_channels as usize, *out_channels as usize], pair(*kernel_size))
+                    .with_stride(pair(*stride))
+                    .with_padding(match padding {
+                        Padding::Same => PaddingConfig2d::Same,
+                        Padding::Explicit(r, c) => pad2((*r, *c)),
+                    })
+                    .with_bias(*bias)
+                    .with_groups(*groups as usize)
+                    .init(device),
+            ),
+            Layer::Maxpool2d { kernel_size, stride, padding } => {
+                Block::MaxPool2d(MaxPool2dConfig::new(pair(*kernel_size)).with_strides(pair(*stride)).with_padding(pad2(*padding)).init())
+            }
+            Layer::Avgpool2d { kernel_size, stride, padding } => {
+                Block::AvgPool2d(AvgPool2dConfig::new(pair(*kernel_size)).with_strides(pair(*stride)).with_padding(pad2(*padding)).init())
+            }
+            Layer::AdaptiveAvgpool2d { output_size } => Block::AdaptiveAvgPool2d(AdaptiveAvgPool2dConfig::new(pair(*output_size)).init()),
+            Layer::Batchnorm2d { num_features } => Block::BatchNorm(BatchNormConfig::new(*num_features as usize).init(device)),
+            Layer::Linear { in_features, out_features, bias } => {
+                Block::Linear(LinearConfig::new(*in_features as usize, *out_features as usize).with_bias(*bias).init(device))
+            }
+            Layer::Dropout { p } => Block::Dropout(DropoutConfig::new(*p).init()),
+            Layer::Layernorm { normalized_shape } => Block::LayerNorm(LayerNormConfig::new(*normalized_shape as usize).init(device)),
+            Layer::Embedding { num_embeddings, embedding_dim } => {
+                Block::Embedding(EmbeddingConfig::new(*num_embeddings as usize, *embedding_dim as usize).init(device))
+            }
+            Layer::Relu => Block::Relu(Relu::new()),
+            Layer::Gelu => Block::Gelu(Gelu::new()),
+            Layer::Tanh => Block::Tanh(Tanh::new()),
+            Layer::Sigmoid => Block::Sigmoid(Sigmoid::new()),
+            Layer::Silu => Block::Silu(SiLU::new()),
+            Layer::Flatten => Block::Flatten(Flatten),
+            Layer::Softmax => Block::Softmax(Softmax),
+            Layer::Residual { layers, shortcut } => {
+                Block::Residual(Residual { body: blocks(layers, device), shortcut: blocks(shortcut, device) })
+            }
+            Layer::Concat { branches } => Block::Concat(Concat { branches: branches.iter().map(|b| blocks(b, device)).collect() }),
+            Layer::SqueezeExcite { channels, reduced } => {
+                let (c, r) = (*channels as usize, *reduced as usize);
+                Block::SqueezeExcite(SqueezeExcite {
+                    reduce: LinearConfig::new(c, r).init(device),
+                    expand: LinearConfig::new(r, c).init(device),
+                })
+            }
+        })
+        .collect()
+}
+
 impl Network {
     /// Builds the blocks of a checked architecture on `device`, with fresh weights (PyTorch's
     /// default initialisations: Kaiming-uniform with bound 1/√fan_in for convolutions and linears).
     pub fn new(architecture: &Architecture, device: &Device) -> Self {
-        let blocks = architecture
-            .layers
-            .iter()
-            .map(|layer| match layer {
-                Layer::Conv2d { in_channels, out_channels, kernel_size, stride, padding, bias } => Block::Conv2d(
-                    Conv2dConfig::new([*in_channels as usize, *out_channels as usize], pair(*kernel_size))
-                        .with_stride(pair(*stride))
-                        .with_padding(match padding {
-                            Padding::Same => PaddingConfig2d::Same,
-                            Padding::Explicit(r, c) => pad2((*r, *c)),
-                        })
-                        .with_bias(*bias)
-                        .init(device),
-                ),
-                Layer::Maxpool2d { kernel_size, stride, padding } => Block::MaxPool2d(
-                    MaxPool2dConfig::new(pair(*kernel_size)).with_strides(pair(*stride)).with_padding(pad2(*padding)).init(),
-                ),
-                Layer::Avgpool2d { kernel_size, stride, padding } => Block::AvgPool2d(
-                    AvgPool2dConfig::new(pair(*kernel_size)).with_strides(pair(*stride)).with_padding(pad2(*padding)).init(),
-                ),
-                Layer::AdaptiveAvgpool2d { output_size } => {
-                    Block::AdaptiveAvgPool2d(AdaptiveAvgPool2dConfig::new(pair(*output_size)).init())
-                }
-                Layer::Batchnorm2d { num_features } => Block::BatchNorm(BatchNormConfig::new(*num_features as usize).init(device)),
-                Layer::Linear { in_features, out_features, bias } => {
-                    Block::Linear(LinearConfig::new(*in_features as usize, *out_features as usize).with_bias(*bias).init(device))
-                }
-                Layer::Dropout { p } => Block::Dropout(DropoutConfig::new(*p).init()),
-                Layer::Layernorm { normalized_shape } => Block::LayerNorm(LayerNormConfig::new(*normalized_shape as usize).init(device)),
-                Layer::Embedding { num_embeddings, embedding_dim } => {
-                    Block::Embedding(EmbeddingConfig::new(*num_embeddings as usize, *embedding_dim as usize).init(device))
-                }
-                Layer::Relu => Block::Relu(Relu::new()),
-                Layer::Gelu => Block::Gelu(Gelu::new()),
-                Layer::Tanh => Block::Tanh(Tanh::new()),
-                Layer::Sigmoid => Block::Sigmoid(Sigmoid::new()),
-                Layer::Flatten => Block::Flatten(Flatten),
-                Layer::Softmax => Block::Softmax(Softmax),
-            })
-            .collect();
-        Self { blocks }
+        Self { blocks: blocks(&architecture.layers, device) }
     }
 
     /// Whether the last block is a softmax (its scores are probabilities).
@@ -145,7 +192,7 @@ impl Network {
 
     fn scores(&self, input: Activation, rng: Option<&mut SplitMix64>) -> Result<Tensor<2>> {
         let n = self.blocks.len() - usize::from(self.ends_in_softmax());
-        match self.run(input, &self.blocks[..n], rng)? {
+        match run(input, &self.blocks[..n], rng)? {
             Activation::Matrix(x) => Ok(x),
             other => Err(Error::invalid("architecture.layers", format!("the model ends in {}, not a matrix of scores", other.kind()))),
         }
@@ -156,46 +203,85 @@ impl Network {
         let logits = self.forward_logits(input)?;
         Ok(if self.ends_in_softmax() { activation::softmax(logits, 1) } else { logits })
     }
+}
 
-    fn run(&self, mut x: Activation, blocks: &[Block], mut rng: Option<&mut SplitMix64>) -> Result<Activation> {
-        use Activation as A;
-        for (i, block) in blocks.iter().enumerate() {
-            if let (Block::Dropout(d), Some(rng)) = (block, rng.as_deref_mut()) {
-                x = match x {
-                    A::Image(t) => A::Image(dropout(t, d.prob, rng)),
-                    A::Matrix(t) => A::Matrix(dropout(t, d.prob, rng)),
-                    A::Sequence(t) => A::Sequence(dropout(t, d.prob, rng)),
-                    A::Tokens(_) => {
-                        return Err(Error::invalid(format!("architecture.layers[{i}]"), "token ids must go into an embedding first"));
-                    }
-                };
-                continue;
-            }
-            x = match (block, x) {
-                (Block::Conv2d(m), A::Image(t)) => A::Image(m.forward(t)),
-                (Block::MaxPool2d(m), A::Image(t)) => A::Image(m.forward(t)),
-                (Block::AvgPool2d(m), A::Image(t)) => A::Image(m.forward(t)),
-                (Block::AdaptiveAvgPool2d(m), A::Image(t)) => A::Image(m.forward(t)),
-                (Block::BatchNorm(m), A::Image(t)) => A::Image(m.forward(t)),
-                (Block::Linear(m), A::Matrix(t)) => A::Matrix(m.forward(t)),
-                (Block::Linear(m), A::Sequence(t)) => A::Sequence(m.forward(t)),
-                (Block::LayerNorm(m), A::Matrix(t)) => A::Matrix(m.forward(t)),
-                (Block::LayerNorm(m), A::Sequence(t)) => A::Sequence(m.forward(t)),
-                (Block::Embedding(m), A::Tokens(t)) => A::Sequence(m.forward(t)),
-                (Block::Flatten(_), A::Image(t)) => A::Matrix(t.flatten(1, 3)),
-                (Block::Flatten(_), A::Sequence(t)) => A::Matrix(t.flatten(1, 2)),
-                (Block::Flatten(_), A::Matrix(t)) => A::Matrix(t),
-                (b, x) => match x {
-                    A::Tokens(_) => {
-                        return Err(Error::invalid(format!("architecture.layers[{i}]"), "token ids must go into an embedding first"));
-                    }
-                    A::Image(t) => A::Image(elementwise(b, t).ok_or_else(|| misplaced(i, "an image batch"))?),
-                    A::Matrix(t) => A::Matrix(elementwise(b, t).ok_or_else(|| misplaced(i, "a matrix"))?),
-                    A::Sequence(t) => A::Sequence(elementwise(b, t).ok_or_else(|| misplaced(i, "a sequence batch"))?),
-                },
+/// Runs `blocks` in order on `x`; dropout draws from `rng` while training.
+fn run(mut x: Activation, blocks: &[Block], mut rng: Option<&mut SplitMix64>) -> Result<Activation> {
+    use Activation as A;
+    for (i, block) in blocks.iter().enumerate() {
+        if let (Block::Dropout(d), Some(rng)) = (block, rng.as_deref_mut()) {
+            x = match x {
+                A::Image(t) => A::Image(dropout(t, d.prob, rng)),
+                A::Matrix(t) => A::Matrix(dropout(t, d.prob, rng)),
+                A::Sequence(t) => A::Sequence(dropout(t, d.prob, rng)),
+                A::Tokens(_) => {
+                    return Err(Error::invalid(format!("architecture.layers[{i}]"), "token ids must go into an embedding first"));
+                }
             };
+            continue;
         }
-        Ok(x)
+        x = match (block, x) {
+            (Block::Residual(m), x) => add(i, run(x.clone(), &m.body, rng.as_deref_mut())?, run(x, &m.shortcut, rng.as_deref_mut())?)?,
+            (Block::Concat(m), x) => {
+                let outs = m.branches.iter().map(|b| run(x.clone(), b, rng.as_deref_mut())).collect::<Result<Vec<_>>>()?;
+                join(i, outs)?
+            }
+            (Block::SqueezeExcite(m), A::Image(t)) => A::Image(m.forward(t)),
+            (Block::Conv2d(m), A::Image(t)) => A::Image(m.forward(t)),
+            (Block::MaxPool2d(m), A::Image(t)) => A::Image(m.forward(t)),
+            (Block::AvgPool2d(m), A::Image(t)) => A::Image(m.forward(t)),
+            (Block::AdaptiveAvgPool2d(m), A::Image(t)) => A::Image(m.forward(t)),
+            (Block::BatchNorm(m), A::Image(t)) => A::Image(m.forward(t)),
+            (Block::Linear(m), A::Matrix(t)) => A::Matrix(m.forward(t)),
+            (Block::Linear(m), A::Sequence(t)) => A::Sequence(m.forward(t)),
+            (Block::LayerNorm(m), A::Matrix(t)) => A::Matrix(m.forward(t)),
+            (Block::LayerNorm(m), A::Sequence(t)) => A::Sequence(m.forward(t)),
+            (Block::Embedding(m), A::Tokens(t)) => A::Sequence(m.forward(t)),
+            (Block::Flatten(_), A::Image(t)) => A::Matrix(t.flatten(1, 3)),
+            (Block::Flatten(_), A::Sequence(t)) => A::Matrix(t.flatten(1, 2)),
+            (Block::Flatten(_), A::Matrix(t)) => A::Matrix(t),
+            (b, x) => match x {
+                A::Tokens(_) => {
+                    return Err(Error::invalid(format!("architecture.layers[{i}]"), "token ids must go into an embedding first"));
+                }
+                A::Image(t) => A::Image(elementwise(b, t).ok_or_else(|| misplaced(i, "an image batch"))?),
+                A::Matrix(t) => A::Matrix(elementwise(b, t).ok_or_else(|| misplaced(i, "a matrix"))?),
+                A::Sequence(t) => A::Sequence(elementwise(b, t).ok_or_else(|| misplaced(i, "a sequence batch"))?),
+            },
+        };
+    }
+    Ok(x)
+}
+
+/// The sum of a residual block's two paths.
+fn add(i: usize, a: Activation, b: Activation) -> Result<Activation> {
+    use Activation as A;
+    Ok(match (a, b) {
+        (A::Image(a), A::Image(b)) => A::Image(a + b),
+        (A::Matrix(a), A::Matrix(b)) => A::Matrix(a + b),
+        (A::Sequence(a), A::Sequence(b)) => A::Sequence(a + b),
+        (a, b) => {
+            return Err(Error::invalid(format!("architecture.layers[{i}]"), format!("cannot add {} and {}", a.kind(), b.kind())));
+        }
+    })
+}
+
+/// Branch outputs joined on their channel (or feature) dimension.
+fn join(i: usize, outs: Vec<Activation>) -> Result<Activation> {
+    use Activation as A;
+    let bad = || Error::invalid(format!("architecture.layers[{i}]"), "branches must all produce image batches or all matrices");
+    match outs.first() {
+        Some(A::Image(_)) => outs
+            .into_iter()
+            .map(|o| if let A::Image(t) = o { Ok(t) } else { Err(bad()) })
+            .collect::<Result<Vec<_>>>()
+            .map(|t| A::Image(Tensor::cat(t, 1))),
+        Some(A::Matrix(_)) => outs
+            .into_iter()
+            .map(|o| if let A::Matrix(t) = o { Ok(t) } else { Err(bad()) })
+            .collect::<Result<Vec<_>>>()
+            .map(|t| A::Matrix(Tensor::cat(t, 1))),
+        _ => Err(bad()),
     }
 }
 
@@ -224,6 +310,7 @@ fn elementwise<const D: usize>(block: &Block, t: Tensor<D>) -> Option<Tensor<D>>
         Block::Gelu(m) => m.forward(t),
         Block::Tanh(m) => m.forward(t),
         Block::Sigmoid(m) => m.forward(t),
+        Block::Silu(m) => m.forward(t),
         Block::Dropout(_) => t,
         Block::Softmax(_) => activation::softmax(t, D - 1),
         _ => return None,

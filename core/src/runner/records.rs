@@ -115,6 +115,11 @@ impl Runner {
         self.shared().resolve_data_path(path)
     }
 
+    /// Like [`Runner::resolve_data_path`], for a directory (an image folder: one folder per class).
+    pub fn resolve_data_dir(&self, path: &str) -> Result<PathBuf> {
+        self.shared().resolve_data_dir(path)
+    }
+
     /// Datasets, newest first.
     pub fn list_datasets(&self, page: PageRequest) -> Result<Page<Dataset>> {
         self.shared().store.read_tx(|c| store::list_docs(c, &[], page))
@@ -395,6 +400,23 @@ impl super::Shared {
     }
 
     pub(crate) fn resolve_data_path(&self, path: &str) -> Result<PathBuf> {
+        let real = self.locate_data(path)?;
+        if !real.is_file() {
+            return Err(Error::invalid("data_path", format!("{path:?} is not a file")));
+        }
+        Ok(real)
+    }
+
+    pub(crate) fn resolve_data_dir(&self, path: &str) -> Result<PathBuf> {
+        let real = self.locate_data(path)?;
+        if !real.is_dir() {
+            return Err(Error::invalid("data_path", format!("{path:?} is not a directory (of one folder of images per class)")));
+        }
+        Ok(real)
+    }
+
+    /// `path` inside the data root, resolved (symlinks included) and checked to stay there.
+    fn locate_data(&self, path: &str) -> Result<PathBuf> {
         const FIELD: &str = "data_path";
         let root = self.data_root()?;
         if path.trim().is_empty() {
@@ -412,9 +434,6 @@ impl super::Shared {
         })?;
         if !real.starts_with(&root) {
             return Err(outside());
-        }
-        if !real.is_file() {
-            return Err(Error::invalid(FIELD, format!("{path:?} is not a file")));
         }
         Ok(real)
     }

@@ -168,7 +168,8 @@ impl Runner {
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TrainingJob {
     pub model_type: String,
-    /// A file under the configured data root (absolute, or relative to it).
+    /// A file (tables) or a folder of class folders (images) under the configured data root
+    /// (absolute, or relative to it).
     pub data_path: String,
     #[serde(default)]
     pub hyperparameters: Option<Value>,
@@ -183,8 +184,17 @@ pub struct TrainingJob {
 }
 
 /// The model types a training job can train here, and the task that trains them.
-const TRAINABLE: &[(&str, &str)] =
-    &[("random_forest", "classic_train"), ("svm", "classic_train"), ("logistic_regression", "classic_train")];
+const TRAINABLE: &[(&str, &str)] = &[
+    ("random_forest", "classic_train"),
+    ("svm", "classic_train"),
+    ("logistic_regression", "classic_train"),
+    ("resnet", "neural_train"),
+    ("vgg", "neural_train"),
+    ("alexnet", "neural_train"),
+    ("inception", "neural_train"),
+    ("mobilenet", "neural_train"),
+    ("efficientnet", "neural_train"),
+];
 
 impl Runner {
     /// Submits 002's training job: routed to its queue by [`crate::routing::route`] (the queue and the
@@ -207,7 +217,15 @@ impl Runner {
         spec.description = job.description;
         spec.submitted_by = job.submitted_by;
         spec.name = Some(format!("{model_type} ({})", route.rule));
-        self.submit(spec)
+        if job.requires_gpu && *task == "neural_train" {
+            spec.device = Some("cuda:0".to_owned());
+        }
+        self.submit(spec).map_err(|e| match e {
+            Error::Validation { field, reason } if field == "device" => {
+                Error::invalid("requires_gpu", format!("a GPU was asked for, but {reason}"))
+            }
+            other => other,
+        })
     }
 
     /// How long runs of `task` usually take: the median of its last 20 succeeded runs, `None` before

@@ -7,8 +7,8 @@ use std::time::Instant;
 
 use serde_json::{Map, Value, json};
 
-use crate::data::mnist;
 use crate::data::tabular::{Problem, Target, supervised};
+use crate::data::{images, mnist};
 use crate::domain::model::Model;
 use crate::domain::run::RunSpec;
 use crate::error::{Error, Result};
@@ -18,6 +18,9 @@ use crate::nn::samples::{Samples, Standardise, Targets};
 use crate::nn::saved::{PredictorCache, SavedModel};
 use crate::nn::train::{EpochScores, TrainHooks, evaluate, split, train};
 use crate::nn::{Loss, ModelDefinition, device, network::Network};
+
+mod zoo_request;
+use zoo_request::{ImageData, zoo_model};
 
 /// Loaded networks shared by inference runs.
 static PREDICTORS: PredictorCache = PredictorCache::new(8);
@@ -29,6 +32,8 @@ enum Source {
     Mnist,
     /// A stored dataset and its target column (default: the last column).
     Table { dataset_id: String, target: Option<String> },
+    /// An image folder under the data root (one folder per class), resized to `size`.
+    Images { scan: images::FolderScan, size: u32 },
 }
 
 #[derive(Debug, Clone)]
@@ -38,28 +43,69 @@ struct TrainRequest {
     threads: Option<u64>,
 }
 
-fn parse_train(spec_inputs: &Value, hyperparams: &Value, dataset_id: Option<&str>, model: Option<&Model>) -> Result<TrainRequest> {
+fn parse_train(
+    spec_inputs: &Value,
+    hyperparams: &Value,
+    dataset_id: Option<&str>,
+    model: Option<&Model>,
+    resolve_dir: &dyn Fn(&str) -> Result<PathBuf>,
+) -> Result<TrainRequest> {
     let empty = json!({});
     let mut f = Fields::new("inputs", if spec_inputs.is_null() { &empty } else { spec_inputs })?;
-    let architecture = match f.get("architecture") {
-        Some(a) => a.clone(),
-        None => model
-            .and_then(|m| m.architecture.clone())
-            .ok_or_else(|| Error::invalid("inputs.architecture", "is required (or a model_id whose model has an architecture)"))?,
-    };
-    let data_path = f.path("data");
+    let architecture = f.get("architecture").cloned();
+    let model_type = f.text("model_type")?.map(str::to_owned);
+    let data_field = f.path("data");
     let data = f.text("data")?;
+    let folder = f.text("data_path")?.map(str::to_owned);
     let target = f.text("target_column")?.map(str::to_owned);
     let threads = f.uint("threads", 1..=256)?;
     f.finish()?;
-    let source = match (data, dataset_id) {
-        (Some("mnist"), None) | (None, None) => Source::Mnist,
-        (None, Some(id)) => Source::Table { dataset_id: id.to_owned(), target },
-        (Some("mnist"), Some(_)) => return Err(Error::invalid(data_path, "give data \"mnist\" or a dataset_id, not both")),
-        (Some(other), _) => return Err(Error::invalid(data_path, format!("unknown data {other:?}; expected \"mnist\" (or a dataset_id)"))),
-    };
     let given = hyperparams.as_object().is_some_and(|h| !h.is_empty());
-    let hyperparams = if given { Some(hyperparams.clone()) } else { model.and_then(|m| m.hyperparams.clone()) };
+    let mut hyperparams = if given { Some(hyperparams.clone()) } else { model.and_then(|m| m.hyperparams.clone()) };
+    let mut source = match (data, dataset_id, folder) {
+        (Some("mnist") | None, None, None) => Source::Mnist,
+        (None, Some(id), None) => Source::Table { dataset_id: id.to_owned(), target },
+        (None, None, Some(path)) => Source::Images { scan: images::scan(&resolve_dir(&path)?)?, size: 0 },
+        (Some(other), None, None) => {
+            return Err(Error::invalid(data_field, format!("unknown data {other:?}; expected \"mnist\" (or a dataset_id or data_path)")));
+        }
+        _ => return Err(Error::invalid(data_field, "give one of data \"mnist\", a dataset_id or a data_path")),
+    };
+    let architecture = match (architecture, model_type) {
+        (Some(_), Some(_)) => return Err(Error::invalid("inputs.model_type", "give an architecture or a model_type, not both")),
+        (Some(a), None) => a,
+        (None, Some(model_type)) => {
+            let image = match &source {
+                Source::Mnist => ImageData { channels: 1, side: 28, classes: 10 },
+                Source::Images { scan, .. } => ImageData {
+                    channels: scan.channels as u64,
+                    side: u64::from(scan.first_size.0.min(scan.first_size.1)),
+                    classes: scan.classes.len() as u64,
+                },
+                Source::Table { .. } => {
+                    return Err(Error::invalid(
+                        "inputs.model_type",
+                        format!("{model_type} trains on images: give a data_path folder or data \"mnist\""),
+                    ));
+                }
+            };
+            let built = zoo_model(&model_type, hyperparams.as_ref(), image)?;
+            if let Source::Images { size, .. } = &mut source {
+                *size = built.side as u32;
+            }
+            hyperparams = Some(built.hyperparams);
+            built.architecture
+        }
+        (None, None) => model.and_then(|m| m.architecture.clone()).ok_or_else(|| {
+            Error::invalid("inputs.architecture", "is required (or a model_type, or a model_id whose model has an architecture)")
+        })?,
+    };
+    if let Source::Images { scan, size } = &mut source
+        && *size == 0
+    {
+        // A layer list given for a folder: its input size is the images' size.
+        *size = scan.first_size.0.min(scan.first_size.1).min(images::MAX_SIZE);
+    }
     let definition = ModelDefinition::parse(&architecture, hyperparams.as_ref())?;
     Ok(TrainRequest { definition, source, threads })
 }
@@ -130,6 +176,12 @@ fn prepare(
             };
             Ok(Prepared { samples, classes: Some((0..10).map(|d| d.to_string()).collect()), columns: None })
         }
+        Source::Images { scan, size } => {
+            check_fit(def, scan.channels * (*size as usize).pow(2), Some(scan.classes.len()))?;
+            let loaded = images::load(scan, *size)?;
+            let samples = Samples { inputs: loaded.pixels, shape, targets: Targets::Classes(loaded.labels), tokens };
+            Ok(Prepared { samples, classes: Some(loaded.classes), columns: None })
+        }
         Source::Table { dataset_id, target } => {
             let table = table(dataset_id)?;
             let target = match target {
@@ -183,7 +235,8 @@ pub struct NeuralTrain;
 impl Task for NeuralTrain {
     fn validate(&self, submit: &TaskSubmit<'_>) -> Result<()> {
         let spec: &RunSpec = submit.spec;
-        let req = parse_train(&spec.inputs, &spec.hyperparams, spec.dataset_id.as_deref(), submit.model)?;
+        let req =
+            parse_train(&spec.inputs, &spec.hyperparams, spec.dataset_id.as_deref(), submit.model, &|p| submit.runner.resolve_data_dir(p))?;
         let requested = spec.device.clone().unwrap_or_else(|| submit.runner.config().device);
         device::resolve("device", &requested)?;
         match &req.source {
@@ -191,6 +244,7 @@ impl Task for NeuralTrain {
                 mnist_dir()?;
                 check_fit(&req.definition, mnist::PIXELS, Some(10))
             }
+            Source::Images { scan, size } => check_fit(&req.definition, scan.channels * (*size as usize).pow(2), Some(scan.classes.len())),
             Source::Table { .. } => {
                 let cache = submit.runner.data_dir().join("cache");
                 prepare(&req.definition, &req.source, |id| submit.runner.dataset_table(id), &cache).map(|_| ())
@@ -202,7 +256,7 @@ impl Task for NeuralTrain {
         let started = Instant::now();
         let run = ctx.run();
         let model = run.model_id.as_deref().map(|id| ctx.get_model(id)).transpose()?;
-        let req = parse_train(&run.inputs, &run.hyperparams, run.dataset_id.as_deref(), model.as_ref())?;
+        let req = parse_train(&run.inputs, &run.hyperparams, run.dataset_id.as_deref(), model.as_ref(), &|p| ctx.resolve_data_dir(p))?;
         let (device, device_name) = device::resolve("device", ctx.device())?;
         ctx.record_device(&device_name);
         // LibTorch's intra-op pool is the process's: a run alone uses every core, runs side by side share them.
@@ -215,7 +269,7 @@ impl Task for NeuralTrain {
         let mut samples = prepared.samples;
         let seed = hp.seed.unwrap_or_else(|| crate::tasks::simulator::fnv1a(run.id.as_bytes()));
         let parts = split(samples.len(), hp.train_split, hp.max_samples, seed);
-        let stats = (req.source != Source::Mnist && !samples.tokens).then(|| standardise(&samples, &parts.train));
+        let stats = (matches!(req.source, Source::Table { .. }) && !samples.tokens).then(|| standardise(&samples, &parts.train));
         if let Some(s) = &stats {
             let d = samples.sample_len();
             for (k, x) in samples.inputs.iter_mut().enumerate() {

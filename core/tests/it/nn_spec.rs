@@ -183,3 +183,55 @@ fn every_hyperparameter_error_names_its_field() {
         assert_eq!(e.field(), Some(want), "{e}");
     }
 }
+
+#[test]
+fn composite_layers_infer_shapes_and_name_nested_fields() {
+    let conv = |i: u64, o: u64, k: u64, extra: Value| {
+        let mut c = json!({"type": "conv2d", "in_channels": i, "out_channels": o, "kernel_size": k, "padding": k / 2});
+        c.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        c
+    };
+    let arch = |layers: Value| json!({"input_channels": 4, "input_height": 8, "input_width": 8, "layers": layers});
+    let good = arch(json!([
+        {"type": "residual", "layers": [conv(4, 4, 3, json!({})), {"type": "silu"}]},
+        {"type": "residual", "layers": [conv(4, 8, 3, json!({"stride": 2}))], "shortcut": [conv(4, 8, 1, json!({"stride": 2}))]},
+        {"type": "concat", "branches": [[conv(8, 2, 1, json!({}))], [conv(8, 8, 3, json!({"groups": 8})), conv(8, 3, 1, json!({}))]]},
+        {"type": "squeeze_excite", "channels": 5, "reduced": 2},
+    ]));
+    let (_, shapes) = Architecture::parse(&good).unwrap();
+    let outs: Vec<Vec<u64>> = shapes.layers.iter().map(|l| l.output_shape.clone()).collect();
+    assert_eq!(outs, [vec![4, 8, 8], vec![8, 4, 4], vec![5, 4, 4], vec![5, 4, 4]]);
+    assert_eq!(shapes.layers[0].parameters, 4 * 4 * 9 + 4);
+    assert_eq!(shapes.layers[2].parameters, (8 * 2 + 2) + (8 * 9 + 8) + (8 * 3 + 3), "a depthwise kernel has one input channel");
+    assert_eq!(shapes.layers[3].parameters, 5 * 2 + 2 + 2 * 5 + 5);
+
+    let cases = [
+        (json!([{"type": "residual", "layers": [conv(4, 8, 3, json!({}))]}]), "architecture.layers[0]", "identity shortcut"),
+        (json!([{"type": "residual", "layers": [conv(3, 4, 3, json!({}))]}]), "architecture.layers[0].layers[0].in_channels", "expected 4"),
+        (json!([{"type": "residual", "layers": []}]), "architecture.layers[0].layers", "at least one"),
+        (json!([{"type": "residual"}]), "architecture.layers[0].layers", "required"),
+        (json!([{"type": "concat", "branches": [[conv(4, 2, 1, json!({}))]]}]), "architecture.layers[0].branches", "at least two"),
+        (
+            json!([{"type": "concat", "branches": [[conv(4, 2, 1, json!({}))], [conv(4, 2, 3, json!({"stride": 2}))]]}]),
+            "architecture.layers[0].branches[1]",
+            "cannot join",
+        ),
+        (
+            json!([{"type": "concat", "branches": [[{"type": "relu"}], [{"type": "nope"}]]}]),
+            "architecture.layers[0].branches[1][0].type",
+            "unknown layer type",
+        ),
+        (json!([conv(4, 6, 3, json!({"groups": 4}))]), "architecture.layers[0].groups", "must divide"),
+        (json!([{"type": "squeeze_excite", "channels": 3, "reduced": 1}]), "architecture.layers[0].channels", "expected 4"),
+        (
+            json!([{"type": "flatten"}, {"type": "squeeze_excite", "channels": 256, "reduced": 1}]),
+            "architecture.layers[1]",
+            "[channels, height, width]",
+        ),
+    ];
+    for (layers, field, reason) in cases {
+        let (f, msg) = arch_error(&arch(layers.clone()));
+        assert_eq!(f, field, "{layers}: {msg}");
+        assert!(msg.contains(reason), "{layers}: {msg}");
+    }
+}
