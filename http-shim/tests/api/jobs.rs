@@ -144,3 +144,65 @@ fn the_002_python_sdk_class_runs_unchanged_against_the_binary() {
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.trim_end().ends_with("ok"), "{stdout}");
 }
+
+/// Digits 0–2 of the real MNIST set as PNG files, one folder per class, under `root/digits`.
+fn write_digit_folder(root: &std::path::Path, per_class: usize) -> Vec<Vec<f32>> {
+    let source = modelrunner::data::mnist::default_dir().expect("MNIST digits: run scripts/setup.sh");
+    let digits = modelrunner::data::mnist::load(&source, &root.join("cache")).unwrap();
+    let mut firsts = Vec::new();
+    for label in 0..3u8 {
+        let dir = root.join("digits").join(format!("digit_{label}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mine: Vec<usize> = (0..digits.len()).filter(|&i| digits.labels[i] == label).take(per_class).collect();
+        for &i in &mine {
+            let pixels: Vec<u8> = digits.image(i).iter().map(|p| (p * 255.0).round() as u8).collect();
+            image::GrayImage::from_raw(28, 28, pixels).unwrap().save(dir.join(format!("{i}.png"))).unwrap();
+        }
+        firsts.push(digits.image(mine[0]).to_vec());
+    }
+    firsts
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_image_training_job_trains_a_resnet_on_an_image_folder() {
+    let shim = start().await;
+    let root = tempfile::tempdir().unwrap();
+    let firsts = write_digit_folder(root.path(), 40);
+    let runner = shim.runner.clone();
+    let root_path = root.path().to_string_lossy().into_owned();
+    tokio::task::spawn_blocking(move || {
+        runner.update_config(modelrunner::ConfigPatch { data_root: Some(root_path), ..Default::default() }).unwrap()
+    })
+    .await
+    .unwrap();
+    let (code, job) = shim
+        .post(
+            &format!("{}/jobs/training", shim.main),
+            &json!({"model_type": "resnet", "data_path": "digits", "requires_gpu": false,
+                    "hyperparameters": {"epochs": 3, "learning_rate": 0.003, "batch_size": 16, "num_classes": 3, "width": 4}}),
+        )
+        .await;
+    assert_eq!(code, 200, "{job}");
+    assert_eq!(job["queue"], "pytorch-2.0-cpu", "002's table: resnet without a GPU");
+    let job_id = job["job_id"].as_str().unwrap().to_owned();
+    let done = wait_job(&shim, &job_id).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert!(done["result"]["metrics"]["test_accuracy"].as_f64().is_some(), "{done}");
+
+    let (code, inference) =
+        shim.post(&format!("{}/jobs/inference", shim.main), &json!({"model_id": job_id, "input_data": [firsts[1]]})).await;
+    assert_eq!(code, 200, "{inference}");
+    let answered = wait_job(&shim, inference["job_id"].as_str().unwrap()).await;
+    assert_eq!(answered["status"], "completed", "{answered}");
+    let label = answered["result"]["predictions"][0]["prediction"].as_str().unwrap_or_default().to_owned();
+    assert!(["digit_0", "digit_1", "digit_2"].contains(&label.as_str()), "{answered}");
+
+    let (code, body) = shim
+        .post(
+            &format!("{}/jobs/training", shim.main),
+            &json!({"model_type": "vgg", "data_path": "digits", "hyperparameters": {"num_classes": 10}}),
+        )
+        .await;
+    assert_eq!(code, 422, "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("num_classes"), "{body}");
+}
