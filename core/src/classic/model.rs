@@ -1,6 +1,7 @@
-//! Fitting and using 002's classic models on linfa: a random forest of linfa decision trees, a
-//! one-vs-one multi-class SVM of linfa's C-SVC, and linfa's multinomial logistic regression. A
-//! fitted model serialises whole (JSON), with the encoding that turns raw input rows into features.
+//! Fitting and using 002's classic models: for classes, a random forest of linfa decision trees, a
+//! one-vs-one multi-class SVM of linfa's C-SVC, and linfa's multinomial logistic regression; for
+//! values, smartcore's random forest regressor and linfa's ε-SVR. A fitted model serialises whole
+//! (JSON), with the encoding that turns raw input rows into features.
 
 use linfa::prelude::*;
 use linfa_logistic::{MultiFittedLogisticRegression, MultiLogisticRegression};
@@ -10,6 +11,8 @@ use ndarray::{Array1, Array2, Axis};
 use rand08::SeedableRng;
 use rand08::seq::index::sample;
 use serde::{Deserialize, Serialize};
+use smartcore::ensemble::random_forest_regressor::{RandomForestRegressor, RandomForestRegressorParameters};
+use smartcore::linalg::basic::matrix::DenseMatrix;
 
 use super::params::{ClassicParams, Estimator, Gamma, Kernel, ModelType};
 use crate::data::split::SplitMix64;
@@ -90,9 +93,30 @@ pub enum Fitted {
     Logistic {
         model: MultiFittedLogisticRegression<f64, usize>,
     },
+    /// Regression forests of up to [`TREES_PER_PART`] trees each (fitted part by part, so a fit can
+    /// report progress and stop); a prediction is the mean over all their trees.
+    ForestRegressor {
+        parts: Vec<ForestPart>,
+    },
+    /// An ε-SVR on standardised inputs; `input_scale` as for the SVM.
+    Svr {
+        input_scale: f64,
+        svm: Svm<f64, f64>,
+    },
 }
 
-/// A trained classifier with everything needed to predict from raw rows.
+/// One part of a regression forest and its number of trees (shared, not copied, when the model is
+/// cloned: smartcore's forest is not `Clone`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ForestPart {
+    pub trees: usize,
+    pub forest: std::sync::Arc<RandomForestRegressor<f64, f64, DenseMatrix<f64>, Vec<f64>>>,
+}
+
+/// Trees fitted per part of a regression forest.
+pub const TREES_PER_PART: u64 = 10;
+
+/// A trained classifier or regressor with everything needed to predict from raw rows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainedModel {
     pub model_type: ModelType,
@@ -117,6 +141,16 @@ pub struct TrainingSet<'a> {
     pub target_column: &'a str,
 }
 
+/// Training rows of a regressor: features (`rows × d`) and target values.
+#[derive(Debug, Clone)]
+pub struct RegressionSet<'a> {
+    pub x: Array2<f64>,
+    pub y: Vec<f64>,
+    pub feature_names: &'a [String],
+    pub encoding: &'a [ColumnEncoding],
+    pub target_column: &'a str,
+}
+
 /// Called with the share of the work done; an error (cancellation) stops the fit.
 pub type Progress<'a> = &'a dyn Fn(f64) -> Result<()>;
 
@@ -128,8 +162,11 @@ impl TrainedModel {
             return Err(Error::invalid("target_column", "classification needs at least two classes"));
         }
         let (scaler, fitted) = match &params.estimator {
+            Estimator::RandomForest { criterion: Some(c), .. } if c != "gini" => {
+                return Err(Error::invalid("hyperparams.criterion", format!("{c} is for values; these targets are classes (use gini)")));
+            }
             Estimator::RandomForest { .. } => (Scaler::identity(d), fit_forest(params, &data.x, &data.y, progress)?),
-            Estimator::Svm { c, kernel, gamma, tol } => {
+            Estimator::Svm { c, kernel, gamma, tol, .. } => {
                 let scaler = Scaler::fit(&data.x);
                 let x = scaler.apply(&data.x);
                 let fitted = fit_svm(&x, &data.y, data.classes.len(), *c, *kernel, *gamma, *tol, progress)?;
@@ -163,10 +200,84 @@ impl TrainedModel {
         })
     }
 
-    /// Class indices for rows of features.
+    /// Fits `params`' estimator to values: a regression forest or an ε-SVR (logistic regression
+    /// classifies only). `progress` is called between parts of the forest.
+    pub fn fit_regression(params: &ClassicParams, data: &RegressionSet<'_>, progress: Progress<'_>) -> Result<Self> {
+        let (scaler, fitted) = match &params.estimator {
+            Estimator::RandomForest { criterion: Some(c), .. } if c != "squared_error" => {
+                return Err(Error::invalid(
+                    "hyperparams.criterion",
+                    format!("{c} is for classes; these targets are values (use squared_error)"),
+                ));
+            }
+            Estimator::RandomForest { .. } => (Scaler::identity(data.x.ncols()), fit_forest_regressor(params, &data.x, &data.y, progress)?),
+            Estimator::Svm { c, kernel, gamma, tol, epsilon } => {
+                let scaler = Scaler::fit(&data.x);
+                let x = scaler.apply(&data.x);
+                let (gamma, input_scale) = kernel_scale(&x, *kernel, *gamma);
+                let x = &x * input_scale;
+                // No shrinking: linfa-svm 0.8's shrinking step underflows its active count on SVR problems.
+                let base = Svm::<f64, f64>::params().c_svr(*c, Some(*epsilon)).eps(*tol).shrinking(false);
+                let svm = with_kernel(base, *kernel, gamma)
+                    .fit(&Dataset::new(x, Array1::from(data.y.clone())))
+                    .map_err(|e| Error::Internal(format!("SVR did not fit: {e}")))?;
+                progress(1.0)?;
+                (scaler, Fitted::Svr { input_scale, svm })
+            }
+            Estimator::LogisticRegression { .. } => {
+                return Err(Error::invalid(
+                    "hyperparams.target_column",
+                    format!("{} holds continuous values; logistic_regression classifies (name a column of classes)", data.target_column),
+                ));
+            }
+        };
+        Ok(Self {
+            model_type: params.model_type(),
+            params: params.clone(),
+            encoding: data.encoding.to_vec(),
+            feature_names: data.feature_names.to_vec(),
+            target_column: data.target_column.to_owned(),
+            classes: Vec::new(),
+            scaler,
+            fitted,
+        })
+    }
+
+    /// Whether the model predicts values rather than classes.
+    pub fn is_regressor(&self) -> bool {
+        matches!(self.fitted, Fitted::ForestRegressor { .. } | Fitted::Svr { .. })
+    }
+
+    /// Predicted values of a regressor (`None` for a classifier).
+    pub fn predict_values(&self, x: &Array2<f64>) -> Option<Vec<f64>> {
+        let x = self.scaler.apply(x);
+        match &self.fitted {
+            Fitted::ForestRegressor { parts } => {
+                let dense = dense(&x);
+                let total: usize = parts.iter().map(|p| p.trees).sum();
+                let mut sum = vec![0.0; x.nrows()];
+                for part in parts {
+                    // A part's prediction is the mean of its trees: weight it by their number.
+                    let values = part.forest.predict(&dense).ok()?;
+                    for (s, v) in sum.iter_mut().zip(values) {
+                        *s += v * part.trees as f64;
+                    }
+                }
+                Some(sum.into_iter().map(|s| s / total.max(1) as f64).collect())
+            }
+            Fitted::Svr { input_scale, svm } => {
+                let out: Array1<f64> = svm.predict(&(&x * *input_scale));
+                Some(out.to_vec())
+            }
+            Fitted::Forest { .. } | Fitted::Svm { .. } | Fitted::Logistic { .. } => None,
+        }
+    }
+
+    /// Class indices for rows of features (all 0 for a regressor: see [`TrainedModel::predict_values`]).
     pub fn predict(&self, x: &Array2<f64>) -> Vec<usize> {
         let x = self.scaler.apply(x);
         match &self.fitted {
+            Fitted::ForestRegressor { .. } | Fitted::Svr { .. } => vec![0; x.nrows()],
             Fitted::Forest { .. } | Fitted::Logistic { .. } => {
                 let p = self.proba_scaled(&x).unwrap_or_else(|| Array2::zeros((x.nrows(), self.classes.len())));
                 p.rows().into_iter().map(|r| argmax(r.iter().copied())).collect()
@@ -213,7 +324,7 @@ impl TrainedModel {
                 }
                 Some(out)
             }
-            Fitted::Svm { .. } => None,
+            Fitted::Svm { .. } | Fitted::ForestRegressor { .. } | Fitted::Svr { .. } => None,
         }
     }
 
@@ -237,14 +348,76 @@ fn argmax(values: impl Iterator<Item = f64>) -> usize {
     best.0
 }
 
+fn dense(x: &Array2<f64>) -> DenseMatrix<f64> {
+    let rows: Vec<Vec<f64>> = x.rows().into_iter().map(|r| r.to_vec()).collect();
+    DenseMatrix::from_2d_vec(&rows).unwrap_or_else(|_| DenseMatrix::from_2d_vec(&vec![vec![0.0; x.ncols().max(1)]]).expect("one row"))
+}
+
+fn fit_forest_regressor(params: &ClassicParams, x: &Array2<f64>, y: &[f64], progress: Progress<'_>) -> Result<Fitted> {
+    let Estimator::RandomForest { n_estimators, max_depth, min_samples_split, min_samples_leaf, max_features, bootstrap, .. } =
+        &params.estimator
+    else {
+        unreachable!("fit_forest_regressor takes forest parameters")
+    };
+    if !bootstrap {
+        return Err(Error::invalid("hyperparams.bootstrap", "the regression forest always draws bootstrap samples"));
+    }
+    let m = max_features.unwrap_or(super::params::MaxFeatures::All).of(x.ncols());
+    let xs = dense(x);
+    let ys = y.to_vec();
+    let mut parts = Vec::new();
+    let mut done = 0;
+    while done < *n_estimators {
+        let trees = TREES_PER_PART.min(n_estimators - done);
+        let forest_params = RandomForestRegressorParameters {
+            max_depth: max_depth.map(|d| d.min(u64::from(u16::MAX)) as u16),
+            min_samples_leaf: *min_samples_leaf as usize,
+            min_samples_split: *min_samples_split as usize,
+            n_trees: trees as usize,
+            m: Some(m),
+            keep_samples: false,
+            seed: params.random_state.wrapping_add(done),
+        };
+        let forest = RandomForestRegressor::fit(&xs, &ys, forest_params)
+            .map_err(|e| Error::Internal(format!("regression forest (trees {done}..{}) did not fit: {e}", done + trees)))?;
+        parts.push(ForestPart { trees: trees as usize, forest: std::sync::Arc::new(forest) });
+        done += trees;
+        progress(done as f64 / *n_estimators as f64)?;
+    }
+    Ok(Fitted::ForestRegressor { parts })
+}
+
+/// The kernel's gamma for `x` (scikit-learn's `scale`/`auto`), and the input scale that gives the
+/// poly kernel its gamma.
+fn kernel_scale(x: &Array2<f64>, kernel: Kernel, gamma: Gamma) -> (f64, f64) {
+    let d = x.ncols().max(1) as f64;
+    let gamma = match gamma {
+        Gamma::Scale => {
+            let var = x.var(0.0);
+            if var > 0.0 { 1.0 / (d * var) } else { 1.0 }
+        }
+        Gamma::Auto => 1.0 / d,
+        Gamma::Value(g) => g,
+    };
+    (gamma, if matches!(kernel, Kernel::Poly { .. }) { gamma.sqrt() } else { 1.0 })
+}
+
+fn with_kernel<T>(base: linfa_svm::SvmParams<f64, T>, kernel: Kernel, gamma: f64) -> linfa_svm::SvmParams<f64, T> {
+    match kernel {
+        Kernel::Linear => base.linear_kernel(),
+        Kernel::Rbf => base.gaussian_kernel(1.0 / gamma),
+        Kernel::Poly { degree, coef0 } => base.polynomial_kernel(coef0, f64::from(degree)),
+    }
+}
+
 fn fit_forest(params: &ClassicParams, x: &Array2<f64>, y: &[usize], progress: Progress<'_>) -> Result<Fitted> {
-    let Estimator::RandomForest { n_estimators, max_depth, min_samples_split, min_samples_leaf, max_features, bootstrap } =
+    let Estimator::RandomForest { n_estimators, max_depth, min_samples_split, min_samples_leaf, max_features, bootstrap, .. } =
         params.estimator
     else {
         unreachable!("fit_forest takes forest parameters")
     };
     let (n, d) = x.dim();
-    let k = max_features.of(d);
+    let k = max_features.unwrap_or(super::params::MaxFeatures::Sqrt).of(d);
     let tree_params = DecisionTree::params()
         .max_depth(max_depth.map(|m| m as usize))
         .min_weight_split(min_samples_split as f32)
@@ -278,16 +451,7 @@ fn fit_svm(
     tol: f64,
     progress: Progress<'_>,
 ) -> Result<Fitted> {
-    let d = x.ncols().max(1) as f64;
-    let gamma = match gamma {
-        Gamma::Scale => {
-            let var = x.var(0.0);
-            if var > 0.0 { 1.0 / (d * var) } else { 1.0 }
-        }
-        Gamma::Auto => 1.0 / d,
-        Gamma::Value(g) => g,
-    };
-    let input_scale = if matches!(kernel, Kernel::Poly { .. }) { gamma.sqrt() } else { 1.0 };
+    let (gamma, input_scale) = kernel_scale(x, kernel, gamma);
     let x = x * input_scale;
     let pairs: Vec<(usize, usize)> = (0..classes).flat_map(|a| (a + 1..classes).map(move |b| (a, b))).collect();
     let mut machines = Vec::with_capacity(pairs.len());
@@ -300,12 +464,9 @@ fn fit_svm(
         let targets = Array1::from(rows.iter().map(|&r| y[r] == a).collect::<Vec<_>>());
         // Shrinking as libsvm does by default: same solution, fewer kernel rows touched.
         let base = Svm::<f64, bool>::params().pos_neg_weights(c, c).eps(tol).shrinking(true);
-        let base = match kernel {
-            Kernel::Linear => base.linear_kernel(),
-            Kernel::Rbf => base.gaussian_kernel(1.0 / gamma),
-            Kernel::Poly { degree, coef0 } => base.polynomial_kernel(coef0, f64::from(degree)),
-        };
-        let svm = base.fit(&Dataset::new(sub, targets)).map_err(|e| Error::Internal(format!("SVM ({a} vs {b}) did not fit: {e}")))?;
+        let svm = with_kernel(base, kernel, gamma)
+            .fit(&Dataset::new(sub, targets))
+            .map_err(|e| Error::Internal(format!("SVM ({a} vs {b}) did not fit: {e}")))?;
         machines.push(PairMachine { a, b, svm });
         progress((i + 1) as f64 / pairs.len() as f64)?;
     }

@@ -97,14 +97,21 @@ pub enum Estimator {
         max_depth: Option<u64>,
         min_samples_split: u64,
         min_samples_leaf: u64,
-        max_features: MaxFeatures,
+        /// `None`: scikit-learn's default, `sqrt` for classification and all features for regression.
+        max_features: Option<MaxFeatures>,
         bootstrap: bool,
+        /// `gini` (classification) or `squared_error` (regression), when given.
+        #[serde(default)]
+        criterion: Option<String>,
     },
     Svm {
         c: f64,
         kernel: Kernel,
         gamma: Gamma,
         tol: f64,
+        /// Width of the SVR's insensitive tube (regression only).
+        #[serde(default = "default_epsilon")]
+        epsilon: f64,
     },
     LogisticRegression {
         c: f64,
@@ -114,6 +121,10 @@ pub enum Estimator {
         tol: f64,
         fit_intercept: bool,
     },
+}
+
+fn default_epsilon() -> f64 {
+    0.1
 }
 
 /// Checked hyperparameters of a classic training run.
@@ -164,11 +175,17 @@ impl ClassicParams {
                 let max_features = parse_max_features(&mut f)?;
                 let bootstrap = f.boolean("bootstrap")?.unwrap_or(true);
                 let path = f.path("criterion");
-                match f.text("criterion")? {
-                    None | Some("gini") => {}
-                    Some(other) => return Err(Error::invalid(path, format!("{other:?} is not supported; the forest splits on gini"))),
-                }
-                Estimator::RandomForest { n_estimators, max_depth, min_samples_split, min_samples_leaf, max_features, bootstrap }
+                let criterion = match f.text("criterion")? {
+                    None => None,
+                    Some(c @ ("gini" | "squared_error")) => Some(c.to_owned()),
+                    Some(other) => {
+                        return Err(Error::invalid(
+                            path,
+                            format!("{other:?} is not supported; trees split on gini (classes) or squared_error (values)"),
+                        ));
+                    }
+                };
+                Estimator::RandomForest { n_estimators, max_depth, min_samples_split, min_samples_leaf, max_features, bootstrap, criterion }
             }
             ModelType::Svm => {
                 let c = f.number("C", "a number above 0 and at most 1e6", positive)?.unwrap_or(1.0);
@@ -195,7 +212,8 @@ impl ClassicParams {
                     ),
                 };
                 let tol = f.number("tol", "a number above 0 and at most 1", |x| x > 0.0 && x <= 1.0)?.unwrap_or(1e-3);
-                Estimator::Svm { c, kernel, gamma, tol }
+                let epsilon = f.number("epsilon", "a number from 0 to 1e6", |x| (0.0..=1e6).contains(&x))?.unwrap_or(0.1);
+                Estimator::Svm { c, kernel, gamma, tol, epsilon }
             }
             ModelType::LogisticRegression => {
                 let c = f.number("C", "a number above 0 and at most 1e6", positive)?.unwrap_or(1.0);
@@ -217,11 +235,11 @@ impl ClassicParams {
     }
 }
 
-fn parse_max_features(f: &mut Fields<'_>) -> Result<MaxFeatures> {
+fn parse_max_features(f: &mut Fields<'_>) -> Result<Option<MaxFeatures>> {
     let path = f.path("max_features");
     let bad = |v: &Value| Error::invalid(&path, format!("must be \"sqrt\", \"log2\", a share in (0, 1] or a count of at least 1, got {v}"));
-    Ok(match f.get("max_features") {
-        None => MaxFeatures::Sqrt,
+    Ok(Some(match f.get("max_features") {
+        None => return Ok(None),
         Some(Value::String(s)) if s == "sqrt" || s == "auto" => MaxFeatures::Sqrt,
         Some(Value::String(s)) if s == "log2" => MaxFeatures::Log2,
         Some(v @ Value::Number(n)) => match (n.as_u64(), n.as_f64()) {
@@ -231,5 +249,5 @@ fn parse_max_features(f: &mut Fields<'_>) -> Result<MaxFeatures> {
             _ => return Err(bad(v)),
         },
         Some(v) => return Err(bad(v)),
-    })
+    }))
 }

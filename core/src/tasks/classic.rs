@@ -1,6 +1,7 @@
 //! 002's classic training and inference as runs: `classic_train` fits a random forest, SVM or logistic
-//! regression on a stored dataset or a CSV/JSON file under the data root, scores it on held-out rows
-//! and saves it; `classic_predict` answers from a saved model for 002's `input_data`.
+//! regression on a stored dataset or a CSV/JSON file under the data root — a classifier for a column
+//! of classes, a regressor (forest or ε-SVR) for a column of numbers — scores it on held-out rows and
+//! saves it; `classic_predict` answers from a saved model for 002's `input_data`.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -8,7 +9,7 @@ use std::time::Instant;
 use ndarray::Array2;
 use serde_json::{Map, Value, json};
 
-use crate::classic::{ClassicParams, ModelType, TrainedModel, TrainingSet, metrics};
+use crate::classic::{ClassicParams, ModelType, RegressionSet, TrainedModel, TrainingSet, metrics};
 use crate::data::split::train_test;
 use crate::data::tabular::{Cell, Problem, Supervised, Table, Target, encode_row, supervised};
 use crate::domain::dataset::FileType;
@@ -66,7 +67,7 @@ fn read_file(path: &Path) -> Result<Table> {
     })
 }
 
-/// Features and class targets of a table for a classifier.
+/// Features and targets of a table: classes, or values for the forest and the SVM.
 fn prepare(table: &Table, params: &ClassicParams) -> Result<Supervised> {
     let target = match &params.target_column {
         Some(t) => t.clone(),
@@ -76,7 +77,16 @@ fn prepare(table: &Table, params: &ClassicParams) -> Result<Supervised> {
         Error::Validation { field, reason } if field == "target_column" => Error::invalid("hyperparams.target_column", reason),
         other => other,
     })?;
-    if data.problem() == Problem::Regression {
+    if let crate::classic::Estimator::RandomForest { criterion, bootstrap, .. } = &params.estimator {
+        let (wanted, kind) = if data.problem() == Problem::Regression { ("squared_error", "values") } else { ("gini", "classes") };
+        if let Some(c) = criterion.as_deref().filter(|c| *c != wanted) {
+            return Err(Error::invalid("hyperparams.criterion", format!("{target} holds {kind}: split on {wanted}, not {c}")));
+        }
+        if data.problem() == Problem::Regression && !bootstrap {
+            return Err(Error::invalid("hyperparams.bootstrap", "the regression forest always draws bootstrap samples"));
+        }
+    }
+    if data.problem() == Problem::Regression && params.model_type() == ModelType::LogisticRegression {
         return Err(Error::invalid(
             "hyperparams.target_column",
             format!("{target} holds continuous values; {} classifies (name a column of classes)", params.model_type()),
@@ -117,28 +127,11 @@ impl Task for ClassicTrain {
             Source::File(path) => read_file(path)?,
         };
         let data = prepare(&table, &req.params)?;
-        let Target::Classes { labels, classes } = &data.target else { unreachable!("prepare keeps classification targets") };
         let params = &req.params;
-        ctx.log(format!(
-            "{}: {} rows, {} features, {} classes, target {}",
-            params.model_type(),
-            data.rows,
-            data.feature_names.len(),
-            classes.len(),
-            data.target_column
-        ));
         let (train_rows, test_rows) = train_test(data.rows, params.train_split, params.random_state);
         let matrix = |rows: &[usize]| {
             let d = data.feature_names.len();
             Array2::from_shape_fn((rows.len(), d), |(i, j)| data.row(rows[i])[j])
-        };
-        let set = TrainingSet {
-            x: matrix(&train_rows),
-            y: train_rows.iter().map(|&r| labels[r] as usize).collect(),
-            classes,
-            feature_names: &data.feature_names,
-            encoding: &data.encoding,
-            target_column: &data.target_column,
         };
         ctx.progress(5.0, Some("training"));
         let fit_started = Instant::now();
@@ -147,17 +140,60 @@ impl Task for ClassicTrain {
             ctx.progress(5.0 + 85.0 * share, None);
             Ok(())
         };
-        let model = TrainedModel::fit(params, &set, &progress)?;
-        let fit_seconds = fit_started.elapsed().as_secs_f64();
+        let (model, mut scores, rows) = match &data.target {
+            Target::Classes { labels, classes } => {
+                ctx.log(format!(
+                    "{} classifier: {} rows, {} features, {} classes, target {}",
+                    params.model_type(),
+                    data.rows,
+                    data.feature_names.len(),
+                    classes.len(),
+                    data.target_column
+                ));
+                let set = TrainingSet {
+                    x: matrix(&train_rows),
+                    y: train_rows.iter().map(|&r| labels[r] as usize).collect(),
+                    classes,
+                    feature_names: &data.feature_names,
+                    encoding: &data.encoding,
+                    target_column: &data.target_column,
+                };
+                let model = TrainedModel::fit(params, &set, &progress)?;
+                let truth: Vec<usize> = test_rows.iter().map(|&r| labels[r] as usize).collect();
+                let predicted = model.predict(&matrix(&test_rows));
+                let mut scores = metrics::classification(&truth, &predicted, classes.len());
+                let train_accuracy = metrics::classification(&set.y, &model.predict(&set.x), classes.len())["accuracy"].clone();
+                scores.insert("train_accuracy".into(), train_accuracy);
+                (model, scores, per_class_rows(&truth, &predicted, classes))
+            }
+            Target::Values(values) => {
+                ctx.log(format!(
+                    "{} regressor: {} rows, {} features, target {}",
+                    params.model_type(),
+                    data.rows,
+                    data.feature_names.len(),
+                    data.target_column
+                ));
+                let set = RegressionSet {
+                    x: matrix(&train_rows),
+                    y: train_rows.iter().map(|&r| values[r]).collect(),
+                    feature_names: &data.feature_names,
+                    encoding: &data.encoding,
+                    target_column: &data.target_column,
+                };
+                let model = TrainedModel::fit_regression(params, &set, &progress)?;
+                let truth: Vec<f64> = test_rows.iter().map(|&r| values[r]).collect();
+                let predicted = model.predict_values(&matrix(&test_rows)).unwrap_or_default();
+                let mut scores = metrics::regression(&truth, &predicted);
+                let train_r2 = metrics::regression(&set.y, &model.predict_values(&set.x).unwrap_or_default())["r2"].clone();
+                scores.insert("train_r2".into(), train_r2);
+                let rows =
+                    test_rows.iter().zip(truth.iter().zip(&predicted)).map(|(r, (t, p))| json!({"row": r, "actual": t, "predicted": p}));
+                (model, scores, rows.collect())
+            }
+        };
+        scores.insert("training_time".into(), json!(fit_started.elapsed().as_secs_f64()));
         ctx.check_cancelled()?;
-
-        let truth: Vec<usize> = test_rows.iter().map(|&r| labels[r] as usize).collect();
-        let predicted = model.predict(&matrix(&test_rows));
-        let train_predicted = model.predict(&set.x);
-        let mut scores = metrics::classification(&truth, &predicted, classes.len());
-        let train_accuracy = metrics::classification(&set.y, &train_predicted, classes.len())["accuracy"].clone();
-        scores.insert("train_accuracy".into(), train_accuracy);
-        scores.insert("training_time".into(), json!(fit_seconds));
         for (step, (name, value)) in scores.iter().enumerate() {
             if let Some(v) = value.as_f64() {
                 ctx.metric(name, step as u64, v)?;
@@ -178,7 +214,10 @@ impl Task for ClassicTrain {
         out.summary.insert("test_rows".into(), json!(test_rows.len()));
         out.summary.insert("features".into(), json!(data.feature_names));
         out.summary.insert("target_column".into(), json!(data.target_column));
-        out.summary.insert("classes".into(), json!(classes));
+        out.summary.insert("problem".into(), json!(if model.is_regressor() { "regression" } else { "classification" }));
+        if !model.is_regressor() {
+            out.summary.insert("classes".into(), json!(model.classes));
+        }
         out.summary.insert("hyperparameters".into(), serde_json::to_value(params)?);
         out.summary.insert(
             "data".into(),
@@ -188,15 +227,17 @@ impl Task for ClassicTrain {
             }),
         );
         out.summary.extend(scores.clone());
-        out.rows = per_class_rows(&truth, &predicted, classes);
+        out.rows = rows;
         out.metrics = scores;
         out.artifacts.insert("model_path".into(), json!(path.to_string_lossy()));
-        out.artifacts.insert("framework".into(), json!("linfa"));
+        let framework = if model.is_regressor() && params.model_type() == ModelType::RandomForest { "smartcore" } else { "linfa" };
+        out.artifacts.insert("framework".into(), json!(framework));
+        let (score, value) = if model.is_regressor() { ("R²", "r2") } else { ("accuracy", "accuracy") };
         out.message = Some(format!(
-            "{} trained in {:.2}s: accuracy {:.3} on {} held-out rows",
+            "{} trained in {:.2}s: {score} {:.3} on {} held-out rows",
             params.model_type(),
             started.elapsed().as_secs_f64(),
-            out.metrics["accuracy"].as_f64().unwrap_or(0.0),
+            out.metrics[value].as_f64().unwrap_or(0.0),
             test_rows.len()
         ));
         Ok(out)
@@ -308,8 +349,9 @@ impl Task for ClassicPredict {
         let req = parse_predict(&submit.spec.inputs)?;
         let path = super::saved_model_path(&req.model_ref, |id| submit.runner.get_run(id), |id| submit.runner.get_model(id))?;
         let model = load_model(&path)?;
-        if req.probability && model.model_type == ModelType::Svm {
-            return Err(Error::invalid("inputs.parameters.probability", "the SVM gives classes, not probabilities"));
+        if req.probability && (model.model_type == ModelType::Svm || model.is_regressor()) {
+            let what = if model.is_regressor() { "this regressor gives values" } else { "the SVM gives classes" };
+            return Err(Error::invalid("inputs.parameters.probability", format!("{what}, not probabilities")));
         }
         features(&model, &req.input).map(|_| ())
     }
@@ -319,27 +361,33 @@ impl Task for ClassicPredict {
         let path = super::saved_model_path(&req.model_ref, |id| ctx.get_run(id), |id| ctx.get_model(id))?;
         let model = load_model(&path)?;
         let x = features(&model, &req.input)?;
-        let predicted = model.predict(&x);
-        let proba = if req.probability { model.predict_proba(&x) } else { None };
-        let rows: Vec<Value> = predicted
-            .iter()
-            .enumerate()
-            .map(|(i, &k)| {
-                let mut row = json!({"prediction": model.classes[k]});
-                if let Some(p) = &proba {
-                    let probs: Map<String, Value> = model.classes.iter().enumerate().map(|(j, c)| (c.clone(), json!(p[[i, j]]))).collect();
-                    row["probabilities"] = Value::Object(probs);
-                }
-                row
-            })
-            .collect();
+        let rows: Vec<Value> = match model.predict_values(&x) {
+            Some(values) => values.iter().map(|v| json!({"prediction": v})).collect(),
+            None => {
+                let proba = if req.probability { model.predict_proba(&x) } else { None };
+                model
+                    .predict(&x)
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &k)| {
+                        let mut row = json!({"prediction": model.classes[k]});
+                        if let Some(p) = &proba {
+                            let probs: Map<String, Value> =
+                                model.classes.iter().enumerate().map(|(j, c)| (c.clone(), json!(p[[i, j]]))).collect();
+                            row["probabilities"] = Value::Object(probs);
+                        }
+                        row
+                    })
+                    .collect()
+            }
+        };
         let mut out = TaskOutput::default();
         out.summary.insert("model_id".into(), json!(req.model_ref));
         out.summary.insert("model_type".into(), json!(model.model_type));
         out.summary.insert("predictions".into(), json!(rows.len()));
         out.summary.insert("prediction".into(), rows[0]["prediction"].clone());
+        out.message = Some(format!("{} predictions", rows.len()));
         out.rows = rows;
-        out.message = Some(format!("{} predictions", predicted.len()));
         Ok(out)
     }
 }

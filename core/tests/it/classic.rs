@@ -48,6 +48,32 @@ fn every_type_learns_iris_wine_and_breast_cancer() {
 }
 
 #[test]
+fn the_forest_and_the_svm_regress_numeric_targets_and_predict_values() {
+    let r = runner();
+    let diabetes = store(&r, "diabetes.csv");
+    // scikit-learn on five 80/20 splits: RandomForestRegressor(60) R² 0.27–0.40, SVR(C=10, ε=5) 0.34–0.41.
+    for (model_type, hp, floor) in [
+        ("random_forest", json!({"n_estimators": 60, "random_state": 1}), 0.25),
+        ("svm", json!({"C": 10, "epsilon": 5, "random_state": 1}), 0.25),
+    ] {
+        let run = train(&r, &diabetes, model_type, hp);
+        let r2 = metric(&run, "r2");
+        assert!(r2 >= floor, "{model_type}: R² {r2} ({:?})", run.metrics);
+        assert!(metric(&run, "rmse") > 0.0 && metric(&run, "mae") <= metric(&run, "rmse"));
+        let results = r.run_results(&run.id).unwrap();
+        assert_eq!(results.summary["problem"], "regression");
+        assert!(results.summary.get("classes").is_none());
+        assert!(results.rows.iter().all(|row| row["predicted"].is_f64() && row["actual"].is_number()), "{:?}", results.rows[0]);
+        let answered = predict(&r, &run.id, json!("59,2,32.1,101.0,157,93.2,38.0,4.0,4.8598,87"), json!({})).unwrap();
+        let rows = r.run_results(&answered.id).unwrap().rows;
+        let value = rows[0]["prediction"].as_f64().unwrap_or_else(|| panic!("{model_type}: {:?}", rows[0]));
+        assert!((25.0..=346.0).contains(&value), "{model_type}: {value} outside the target's range");
+        let refused = predict(&r, &run.id, json!("59,2,32.1,101.0,157,93.2,38.0,4.0,4.8598,87"), json!({"probability": true}));
+        assert_eq!(refused.unwrap_err().field(), Some("inputs.parameters.probability"));
+    }
+}
+
+#[test]
 fn the_same_random_state_gives_the_same_model_and_another_one_differs() {
     let r = runner();
     let id = store(&r, "wine.csv");
@@ -196,7 +222,11 @@ fn bad_training_requests_name_their_field_and_queue_nothing() {
         (on(&iris, "logistic_regression", json!({"train_split": 1.0})), "hyperparams.train_split"),
         (on(&iris, "logistic_regression", json!({"target_column": "kind"})), "hyperparams.target_column"),
         (on(&mixed, "random_forest", json!({})), "columns.b"),
-        (on(&continuous, "svm", json!({})), "hyperparams.target_column"),
+        (on(&continuous, "logistic_regression", json!({})), "hyperparams.target_column"),
+        (on(&continuous, "random_forest", json!({"criterion": "gini"})), "hyperparams.criterion"),
+        (on(&continuous, "random_forest", json!({"bootstrap": false})), "hyperparams.bootstrap"),
+        (on(&iris, "random_forest", json!({"criterion": "squared_error"})), "hyperparams.criterion"),
+        (on(&continuous, "svm", json!({"epsilon": -1})), "hyperparams.epsilon"),
         (
             r.submit(RunSpec::task(RunKind::Train, "classic_train").with_inputs(json!({"model_type": "svm"}))).map(|_| ()),
             "inputs.data_path",
