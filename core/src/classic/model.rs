@@ -4,7 +4,7 @@
 //! (JSON), with the encoding that turns raw input rows into features.
 
 use linfa::prelude::*;
-use linfa_logistic::{MultiFittedLogisticRegression, MultiLogisticRegression};
+use linfa_logistic::{FittedLogisticRegression, LogisticRegression, MultiFittedLogisticRegression, MultiLogisticRegression};
 use linfa_svm::Svm;
 use linfa_trees::DecisionTree;
 use ndarray::{Array1, Array2, Axis};
@@ -93,6 +93,11 @@ pub enum Fitted {
     Logistic {
         model: MultiFittedLogisticRegression<f64, usize>,
     },
+    /// Two classes: one weight vector, as scikit-learn fits a binary problem (half the parameters of
+    /// the two-class softmax, and the same penalty as scikit-learn's).
+    BinaryLogistic {
+        model: FittedLogisticRegression<f64, usize>,
+    },
     /// Regression forests of up to [`TREES_PER_PART`] trees each (fitted part by part, so a fit can
     /// report progress and stop); a prediction is the mean over all their trees.
     ForestRegressor {
@@ -177,15 +182,28 @@ impl TrainedModel {
                 let x = scaler.apply(&data.x);
                 let alpha = if *penalized { 1.0 / c } else { 0.0 };
                 let dataset = Dataset::new(x, Array1::from(data.y.clone()));
-                let model = MultiLogisticRegression::default()
-                    .alpha(alpha)
-                    .max_iterations(*max_iter)
-                    .gradient_tolerance(*tol)
-                    .with_intercept(*fit_intercept)
-                    .fit(&dataset)
-                    .map_err(|e| Error::Internal(format!("logistic regression did not fit: {e}")))?;
+                let failed = |e: linfa_logistic::error::Error| Error::Internal(format!("logistic regression did not fit: {e}"));
+                let fitted = if data.classes.len() == 2 {
+                    let model = LogisticRegression::default()
+                        .alpha(alpha)
+                        .max_iterations(*max_iter)
+                        .gradient_tolerance(*tol)
+                        .with_intercept(*fit_intercept)
+                        .fit(&dataset)
+                        .map_err(failed)?;
+                    Fitted::BinaryLogistic { model }
+                } else {
+                    let model = MultiLogisticRegression::default()
+                        .alpha(alpha)
+                        .max_iterations(*max_iter)
+                        .gradient_tolerance(*tol)
+                        .with_intercept(*fit_intercept)
+                        .fit(&dataset)
+                        .map_err(failed)?;
+                    Fitted::Logistic { model }
+                };
                 progress(1.0)?;
-                (scaler, Fitted::Logistic { model })
+                (scaler, fitted)
             }
         };
         Ok(Self {
@@ -269,7 +287,7 @@ impl TrainedModel {
                 let out: Array1<f64> = svm.predict(&(&x * *input_scale));
                 Some(out.to_vec())
             }
-            Fitted::Forest { .. } | Fitted::Svm { .. } | Fitted::Logistic { .. } => None,
+            Fitted::Forest { .. } | Fitted::Svm { .. } | Fitted::Logistic { .. } | Fitted::BinaryLogistic { .. } => None,
         }
     }
 
@@ -278,7 +296,7 @@ impl TrainedModel {
         let x = self.scaler.apply(x);
         match &self.fitted {
             Fitted::ForestRegressor { .. } | Fitted::Svr { .. } => vec![0; x.nrows()],
-            Fitted::Forest { .. } | Fitted::Logistic { .. } => {
+            Fitted::Forest { .. } | Fitted::Logistic { .. } | Fitted::BinaryLogistic { .. } => {
                 let p = self.proba_scaled(&x).unwrap_or_else(|| Array2::zeros((x.nrows(), self.classes.len())));
                 p.rows().into_iter().map(|r| argmax(r.iter().copied())).collect()
             }
@@ -321,6 +339,17 @@ impl TrainedModel {
                 let mut out = Array2::<f64>::zeros((x.nrows(), self.classes.len()));
                 for (col, k) in model.classes().iter().enumerate() {
                     out.column_mut(*k).assign(&p.column(col));
+                }
+                Some(out)
+            }
+            Fitted::BinaryLogistic { model } => {
+                // The probability is the positive class's; the other class gets the rest.
+                let p = model.predict_probabilities(x);
+                let (pos, neg) = (model.labels().pos.class, model.labels().neg.class);
+                let mut out = Array2::<f64>::zeros((x.nrows(), self.classes.len()));
+                for (i, v) in p.iter().enumerate() {
+                    out[[i, pos]] = *v;
+                    out[[i, neg]] = 1.0 - v;
                 }
                 Some(out)
             }
