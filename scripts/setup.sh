@@ -63,6 +63,26 @@ PY
     echo "setup: scikit-learn tables in $tables" >&2
 fi
 
+# Real English text for the text-generation tests: the dataset descriptions (reStructuredText) inside the
+# same scikit-learn wheel, as they are.
+if [ ! -f "$tables/descr/iris.rst" ]; then
+    tmp="$(mktemp -d)"
+    python3 -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.11 \
+        --platform manylinux2014_x86_64 scikit-learn==1.7.2 -d "$tmp" >&2
+    python3 - "$tmp" "$tables/descr.partial" <<'PY'
+import glob, os, sys, zipfile
+wheel, out = glob.glob(sys.argv[1] + "/*.whl")[0], sys.argv[2]
+os.makedirs(out, exist_ok=True)
+z = zipfile.ZipFile(wheel)
+for name in z.namelist():
+    if name.startswith("sklearn/datasets/descr/") and name.endswith(".rst"):
+        with open(os.path.join(out, os.path.basename(name)), "wb") as f:
+            f.write(z.read(name))
+PY
+    rm -rf "$tmp" "$tables/descr" && mv "$tables/descr.partial" "$tables/descr"
+    echo "setup: scikit-learn's dataset descriptions in $tables/descr" >&2
+fi
+
 # A Python venv for reference implementations the tests and benchmarks compare against (SciPy,
 # scikit-learn).
 venv="$cache/venv"

@@ -175,6 +175,11 @@ impl TaskContext {
         self.shared.resolve_data_dir(path)
     }
 
+    /// See [`crate::Runner::resolve_data_location`].
+    pub fn resolve_data_location(&self, path: &str) -> Result<PathBuf> {
+        self.shared.locate_data(path)
+    }
+
     /// See [`crate::Runner::model_cache_dir`].
     pub fn model_cache_dir(&self) -> PathBuf {
         self.shared.model_cache_dir()

@@ -293,6 +293,8 @@ fn open_runner(db_path: &Path, options: RunnerOptions, temp: Option<tempfile::Te
     tasks.insert("classic_train".into(), Arc::new(crate::tasks::classic::ClassicTrain));
     tasks.insert("classic_predict".into(), Arc::new(crate::tasks::classic::ClassicPredict));
     tasks.insert("text_index".into(), Arc::new(crate::tasks::retrieval::TextIndex));
+    tasks.insert("gpt_train".into(), Arc::new(crate::tasks::generation::GptTrain));
+    tasks.insert("gpt_generate".into(), Arc::new(crate::tasks::generation::GptGenerate));
     tasks.insert("text_search".into(), Arc::new(crate::tasks::retrieval::TextSearch));
     for (name, task) in options.tasks {
         crate::domain::common::validate_id("task", &name)?;

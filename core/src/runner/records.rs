@@ -120,6 +120,11 @@ impl Runner {
         self.shared().resolve_data_dir(path)
     }
 
+    /// Like [`Runner::resolve_data_path`], for a file or a directory.
+    pub fn resolve_data_location(&self, path: &str) -> Result<PathBuf> {
+        self.shared().locate_data(path)
+    }
+
     /// Datasets, newest first.
     pub fn list_datasets(&self, page: PageRequest) -> Result<Page<Dataset>> {
         self.shared().store.read_tx(|c| store::list_docs(c, &[], page))
@@ -416,7 +421,7 @@ impl super::Shared {
     }
 
     /// `path` inside the data root, resolved (symlinks included) and checked to stay there.
-    fn locate_data(&self, path: &str) -> Result<PathBuf> {
+    pub(crate) fn locate_data(&self, path: &str) -> Result<PathBuf> {
         const FIELD: &str = "data_path";
         let root = self.data_root()?;
         if path.trim().is_empty() {

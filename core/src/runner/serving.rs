@@ -85,10 +85,14 @@ impl Runner {
             Some("neural_train") => "neural_predict",
             Some("classic_train") => "classic_predict",
             Some("text_index") => "text_search",
+            Some("gpt_train") => "gpt_generate",
             other => {
                 return Err(Error::invalid(
                     "model_id",
-                    format!("{model_ref} is a {} run, not a neural_train, classic_train or text_index run", other.unwrap_or("external")),
+                    format!(
+                        "{model_ref} is a {} run, not a neural_train, classic_train, gpt_train or text_index run",
+                        other.unwrap_or("external")
+                    ),
                 ));
             }
         };
@@ -194,6 +198,8 @@ const TRAINABLE: &[(&str, &str)] = &[
     ("inception", "neural_train"),
     ("mobilenet", "neural_train"),
     ("efficientnet", "neural_train"),
+    ("transformer", "gpt_train"),
+    ("gpt", "gpt_train"),
 ];
 
 impl Runner {
@@ -217,7 +223,7 @@ impl Runner {
         spec.description = job.description;
         spec.submitted_by = job.submitted_by;
         spec.name = Some(format!("{model_type} ({})", route.rule));
-        if job.requires_gpu && *task == "neural_train" {
+        if job.requires_gpu && matches!(*task, "neural_train" | "gpt_train") {
             spec.device = Some("cuda:0".to_owned());
         }
         self.submit(spec).map_err(|e| match e {

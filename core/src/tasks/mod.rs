@@ -2,6 +2,7 @@
 
 pub mod classic;
 pub mod forecast;
+pub mod generation;
 pub mod neural;
 pub mod retrieval;
 pub mod simulator;

@@ -22,6 +22,7 @@
 
 pub mod bert;
 mod encoder;
+pub mod gpt;
 pub mod weights;
 
 pub use bert::{BertConfig, BertEncoder};
