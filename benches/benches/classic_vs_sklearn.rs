@@ -49,6 +49,7 @@ fn ours(model: &str, data: &Supervised, train: &[usize], test: &[usize], seed: u
                 let set = RegressionSet {
                     x: xtr.clone(),
                     y: train.iter().map(|&r| y[r]).collect(),
+                    classes: &[],
                     feature_names: &data.feature_names,
                     encoding: &data.encoding,
                     target_column: &data.target_column,

@@ -135,26 +135,20 @@ pub struct TrainedModel {
     pub fitted: Fitted,
 }
 
-/// Training rows: features (`rows × d`) and class indices.
+/// Training rows: features (`rows × d`) and targets — class indices into `classes`, or values.
 #[derive(Debug, Clone)]
-pub struct TrainingSet<'a> {
+pub struct TrainingSet<'a, Y = usize> {
     pub x: Array2<f64>,
-    pub y: Vec<usize>,
+    pub y: Vec<Y>,
+    /// Class names (empty for a regressor).
     pub classes: &'a [String],
     pub feature_names: &'a [String],
     pub encoding: &'a [ColumnEncoding],
     pub target_column: &'a str,
 }
 
-/// Training rows of a regressor: features (`rows × d`) and target values.
-#[derive(Debug, Clone)]
-pub struct RegressionSet<'a> {
-    pub x: Array2<f64>,
-    pub y: Vec<f64>,
-    pub feature_names: &'a [String],
-    pub encoding: &'a [ColumnEncoding],
-    pub target_column: &'a str,
-}
+/// Training rows of a regressor: target values, no classes.
+pub type RegressionSet<'a> = TrainingSet<'a, f64>;
 
 /// Called with the share of the work done; an error (cancellation) stops the fit.
 pub type Progress<'a> = &'a dyn Fn(f64) -> Result<()>;
@@ -206,16 +200,7 @@ impl TrainedModel {
                 (scaler, fitted)
             }
         };
-        Ok(Self {
-            model_type: params.model_type(),
-            params: params.clone(),
-            encoding: data.encoding.to_vec(),
-            feature_names: data.feature_names.to_vec(),
-            target_column: data.target_column.to_owned(),
-            classes: data.classes.to_vec(),
-            scaler,
-            fitted,
-        })
+        Ok(Self::assemble(params, data, scaler, fitted))
     }
 
     /// Fits `params`' estimator to values: a regression forest or an ε-SVR (logistic regression
@@ -249,16 +234,20 @@ impl TrainedModel {
                 ));
             }
         };
-        Ok(Self {
+        Ok(Self::assemble(params, data, scaler, fitted))
+    }
+
+    fn assemble<Y>(params: &ClassicParams, data: &TrainingSet<'_, Y>, scaler: Scaler, fitted: Fitted) -> Self {
+        Self {
             model_type: params.model_type(),
             params: params.clone(),
             encoding: data.encoding.to_vec(),
             feature_names: data.feature_names.to_vec(),
             target_column: data.target_column.to_owned(),
-            classes: Vec::new(),
+            classes: data.classes.to_vec(),
             scaler,
             fitted,
-        })
+        }
     }
 
     /// Whether the model predicts values rather than classes.

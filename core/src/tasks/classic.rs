@@ -177,6 +177,7 @@ impl Task for ClassicTrain {
                 let set = RegressionSet {
                     x: matrix(&train_rows),
                     y: train_rows.iter().map(|&r| values[r]).collect(),
+                    classes: &[],
                     feature_names: &data.feature_names,
                     encoding: &data.encoding,
                     target_column: &data.target_column,
