@@ -120,45 +120,56 @@ impl Predictor {
     }
 }
 
-/// Loaded predictors, most recently used last; at most `capacity`.
+/// Loaded models (predictors, sentence encoders), most recently used last; at most `capacity`, keyed
+/// by the file or directory they were loaded from.
 #[derive(Debug)]
-pub struct PredictorCache {
+pub struct LoadedCache<T> {
     capacity: usize,
-    entries: Mutex<VecDeque<(PathBuf, Arc<Predictor>)>>,
+    entries: Mutex<VecDeque<(PathBuf, Arc<T>)>>,
 }
 
-impl PredictorCache {
+/// Loaded network predictors.
+pub type PredictorCache = LoadedCache<Predictor>;
+
+impl<T> LoadedCache<T> {
     pub const fn new(capacity: usize) -> Self {
         Self { capacity, entries: Mutex::new(VecDeque::new()) }
     }
 
-    /// The predictor of `model_json`, loaded on first use. A file changed since it was loaded is not
-    /// noticed: saved models are written once.
-    pub fn get(&self, model_json: &Path, device: &Device) -> Result<Arc<Predictor>> {
+    /// The model loaded from `path`, loaded by `load` on first use. A file changed since it was
+    /// loaded is not noticed: saved models are written once.
+    pub fn get_or_load(&self, path: &Path, load: impl FnOnce() -> Result<T>) -> Result<Arc<T>> {
         {
             let mut entries = self.entries.lock();
-            if let Some(i) = entries.iter().position(|(p, _)| p == model_json) {
+            if let Some(i) = entries.iter().position(|(p, _)| p == path) {
                 let entry = entries.remove(i).expect("present");
-                let predictor = entry.1.clone();
+                let model = entry.1.clone();
                 entries.push_back(entry);
-                return Ok(predictor);
+                return Ok(model);
             }
         }
-        let predictor = Arc::new(Predictor::load(model_json, device)?);
+        let model = Arc::new(load()?);
         let mut entries = self.entries.lock();
-        entries.push_back((model_json.to_path_buf(), predictor.clone()));
+        entries.push_back((path.to_path_buf(), model.clone()));
         while entries.len() > self.capacity {
             entries.pop_front();
         }
-        Ok(predictor)
+        Ok(model)
     }
 
-    /// How many predictors are loaded.
+    /// How many models are loaded.
     pub fn len(&self) -> usize {
         self.entries.lock().len()
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+impl LoadedCache<Predictor> {
+    /// The predictor of `model_json` on `device`, loaded on first use.
+    pub fn get(&self, model_json: &Path, device: &Device) -> Result<Arc<Predictor>> {
+        self.get_or_load(model_json, || Predictor::load(model_json, device))
     }
 }

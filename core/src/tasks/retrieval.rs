@@ -1,6 +1,7 @@
 //! Retrieval as runs (003's `rag` training type): `text_index` embeds a dataset's documents with a
 //! pretrained encoder from the local model cache and stores the vectors as the run's artifact;
-//! `text_search` answers queries from such an index with the top-k passages by cosine similarity.
+//! `text_search` answers queries from such an index with the top-k passages by cosine similarity. Loaded
+//! encoders stay in memory for the next run.
 
 use std::path::{Path, PathBuf};
 
@@ -12,7 +13,11 @@ use crate::error::{Error, Result};
 use crate::executor::{Task, TaskContext, TaskOutput, TaskSubmit};
 use crate::json_fields::Fields;
 use crate::model_cache;
+use crate::nn::saved::LoadedCache;
 use crate::text::SentenceEncoder;
+
+/// Loaded encoders shared by indexing and search runs (one is a 90 MB read).
+static ENCODERS: LoadedCache<SentenceEncoder> = LoadedCache::new(2);
 
 /// Documents embedded between progress reports and cancellation checks.
 const CHUNK: usize = 64;
@@ -104,7 +109,7 @@ impl Task for TextIndex {
         let dir = snapshot(&ctx.model_cache_dir(), &name)?;
         let (device, device_name) = crate::nn::device::resolve("device", ctx.device())?;
         ctx.record_device(&device_name);
-        let encoder = SentenceEncoder::load(&dir, &device)?;
+        let encoder = ENCODERS.get_or_load(&dir, || SentenceEncoder::load(&dir, &device))?;
         let id = run.dataset_id.as_deref().ok_or_else(|| Error::invalid("dataset_id", "is required"))?;
         let table = ctx.dataset_table(id)?;
         let column = table
@@ -232,7 +237,8 @@ impl Task for TextSearch {
         let index: Index = serde_json::from_slice(&bytes).map_err(|e| Error::Internal(format!("{}: {e}", path.display())))?;
         let (device, device_name) = crate::nn::device::resolve("device", ctx.device())?;
         ctx.record_device(&device_name);
-        let encoder = SentenceEncoder::load(Path::new(&index.model_path), &device)?;
+        let model_dir = Path::new(&index.model_path);
+        let encoder = ENCODERS.get_or_load(model_dir, || SentenceEncoder::load(model_dir, &device))?;
         let queries = encoder.embed(&req.queries)?;
         let mut rows = Vec::new();
         for (query, q) in req.queries.iter().zip(&queries) {
