@@ -160,10 +160,8 @@ impl TrainedModel {
         if data.classes.len() < 2 {
             return Err(Error::invalid("target_column", "classification needs at least two classes"));
         }
+        params.check_target(false, data.target_column)?;
         let (scaler, fitted) = match &params.estimator {
-            Estimator::RandomForest { criterion: Some(c), .. } if c != "gini" => {
-                return Err(Error::invalid("hyperparams.criterion", format!("{c} is for values; these targets are classes (use gini)")));
-            }
             Estimator::RandomForest { .. } => (Scaler::identity(d), fit_forest(params, &data.x, &data.y, progress)?),
             Estimator::Svm { c, kernel, gamma, tol, .. } => {
                 let scaler = Scaler::fit(&data.x);
@@ -206,13 +204,8 @@ impl TrainedModel {
     /// Fits `params`' estimator to values: a regression forest or an ε-SVR (logistic regression
     /// classifies only). `progress` is called between parts of the forest.
     pub fn fit_regression(params: &ClassicParams, data: &RegressionSet<'_>, progress: Progress<'_>) -> Result<Self> {
+        params.check_target(true, data.target_column)?;
         let (scaler, fitted) = match &params.estimator {
-            Estimator::RandomForest { criterion: Some(c), .. } if c != "squared_error" => {
-                return Err(Error::invalid(
-                    "hyperparams.criterion",
-                    format!("{c} is for classes; these targets are values (use squared_error)"),
-                ));
-            }
             Estimator::RandomForest { .. } => (Scaler::identity(data.x.ncols()), fit_forest_regressor(params, &data.x, &data.y, progress)?),
             Estimator::Svm { c, kernel, gamma, tol, epsilon } => {
                 let scaler = Scaler::fit(&data.x);
@@ -227,12 +220,7 @@ impl TrainedModel {
                 progress(1.0)?;
                 (scaler, Fitted::Svr { input_scale, svm })
             }
-            Estimator::LogisticRegression { .. } => {
-                return Err(Error::invalid(
-                    "hyperparams.target_column",
-                    format!("{} holds continuous values; logistic_regression classifies (name a column of classes)", data.target_column),
-                ));
-            }
+            Estimator::LogisticRegression { .. } => unreachable!("check_target refuses logistic regression on values"),
         };
         Ok(Self::assemble(params, data, scaler, fitted))
     }
@@ -372,14 +360,10 @@ fn dense(x: &Array2<f64>) -> DenseMatrix<f64> {
 }
 
 fn fit_forest_regressor(params: &ClassicParams, x: &Array2<f64>, y: &[f64], progress: Progress<'_>) -> Result<Fitted> {
-    let Estimator::RandomForest { n_estimators, max_depth, min_samples_split, min_samples_leaf, max_features, bootstrap, .. } =
-        &params.estimator
+    let Estimator::RandomForest { n_estimators, max_depth, min_samples_split, min_samples_leaf, max_features, .. } = &params.estimator
     else {
         unreachable!("fit_forest_regressor takes forest parameters")
     };
-    if !bootstrap {
-        return Err(Error::invalid("hyperparams.bootstrap", "the regression forest always draws bootstrap samples"));
-    }
     let m = max_features.unwrap_or(super::params::MaxFeatures::All).of(x.ncols());
     let xs = dense(x);
     let ys = y.to_vec();

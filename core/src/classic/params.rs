@@ -148,6 +148,29 @@ impl ClassicParams {
         }
     }
 
+    /// Checks these parameters against the kind of target: a forest's `criterion` must fit it (`gini`
+    /// for classes, `squared_error` for values), the regression forest always bootstraps, and logistic
+    /// regression classifies only. `target` names the column in messages.
+    pub fn check_target(&self, regression: bool, target: &str) -> Result<()> {
+        match &self.estimator {
+            Estimator::RandomForest { criterion, bootstrap, .. } => {
+                let (wanted, kind) = if regression { ("squared_error", "values") } else { ("gini", "classes") };
+                if let Some(c) = criterion.as_deref().filter(|c| *c != wanted) {
+                    return Err(Error::invalid("hyperparams.criterion", format!("{target} holds {kind}: split on {wanted}, not {c}")));
+                }
+                if regression && !bootstrap {
+                    return Err(Error::invalid("hyperparams.bootstrap", "the regression forest always draws bootstrap samples"));
+                }
+                Ok(())
+            }
+            Estimator::LogisticRegression { .. } if regression => Err(Error::invalid(
+                "hyperparams.target_column",
+                format!("{target} holds continuous values; logistic_regression classifies (name a column of classes)"),
+            )),
+            Estimator::Svm { .. } | Estimator::LogisticRegression { .. } => Ok(()),
+        }
+    }
+
     /// Parses `hyperparams` for `model_type` (scikit-learn's names and defaults, except `random_state`,
     /// which defaults to 0 so that runs are reproducible).
     pub fn parse(model_type: ModelType, hyperparams: &Value) -> Result<Self> {

@@ -77,21 +77,7 @@ fn prepare(table: &Table, params: &ClassicParams) -> Result<Supervised> {
         Error::Validation { field, reason } if field == "target_column" => Error::invalid("hyperparams.target_column", reason),
         other => other,
     })?;
-    if let crate::classic::Estimator::RandomForest { criterion, bootstrap, .. } = &params.estimator {
-        let (wanted, kind) = if data.problem() == Problem::Regression { ("squared_error", "values") } else { ("gini", "classes") };
-        if let Some(c) = criterion.as_deref().filter(|c| *c != wanted) {
-            return Err(Error::invalid("hyperparams.criterion", format!("{target} holds {kind}: split on {wanted}, not {c}")));
-        }
-        if data.problem() == Problem::Regression && !bootstrap {
-            return Err(Error::invalid("hyperparams.bootstrap", "the regression forest always draws bootstrap samples"));
-        }
-    }
-    if data.problem() == Problem::Regression && params.model_type() == ModelType::LogisticRegression {
-        return Err(Error::invalid(
-            "hyperparams.target_column",
-            format!("{target} holds continuous values; {} classifies (name a column of classes)", params.model_type()),
-        ));
-    }
+    params.check_target(data.problem() == Problem::Regression, &target)?;
     if data.rows < 4 {
         return Err(Error::invalid("data_path", format!("has {} rows; training needs at least 4", data.rows)));
     }
