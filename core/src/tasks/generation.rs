@@ -36,7 +36,11 @@ pub struct SavedGpt {
 #[derive(Debug, Clone, PartialEq)]
 enum TextSource {
     Path(String),
-    Dataset { id: String, column: String },
+    /// A dataset's `column`; by default its `text` column, or its instruction rows.
+    Dataset {
+        id: String,
+        column: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -55,7 +59,7 @@ fn parse_train(inputs: &Value, hyperparams: &Value, dataset_id: Option<&str>) ->
     let empty = json!({});
     let mut f = Fields::new("inputs", if inputs.is_null() { &empty } else { inputs })?;
     let data_path = f.text("data_path")?.map(str::to_owned);
-    let column = f.text("text_column")?.unwrap_or("text").to_owned();
+    let column = f.text("text_column")?.map(str::to_owned);
     let threads = f.uint("threads", 1..=256)?;
     // 002's job carries its model type; both name this engine.
     let model_path = f.path("model_type");
@@ -117,6 +121,50 @@ fn read_text(path: &Path) -> Result<Vec<u8>> {
     Ok(text)
 }
 
+/// The prompt template of instruction data (Alpaca's layout); `### Input:` only when the row has one.
+pub fn instruction_text(instruction: &str, input: &str, output: &str) -> String {
+    if input.trim().is_empty() {
+        format!("### Instruction:\n{instruction}\n### Response:\n{output}\n")
+    } else {
+        format!("### Instruction:\n{instruction}\n### Input:\n{input}\n### Response:\n{output}\n")
+    }
+}
+
+/// A dataset's training text: the rows of `column` one per line; without a column, its `text` column,
+/// or — for instruction data (`instruction`, `output` and optionally `input` columns) — each row in
+/// the instruction template, rows separated by a blank line.
+fn dataset_text(id: &str, column: Option<&str>, table: &crate::data::tabular::Table) -> Result<String> {
+    let index = |name: &str| table.columns.iter().position(|c| c == name);
+    let cell = |row: &[crate::data::tabular::Cell], j: Option<usize>| {
+        j.and_then(|j| row.get(j)).map(crate::data::tabular::Cell::label).unwrap_or_default()
+    };
+    let instruction = (index("instruction"), index("output"));
+    match (column, instruction) {
+        (None, (Some(i), Some(o))) if index("text").is_none() => {
+            let input = index("input");
+            Ok(table
+                .rows
+                .iter()
+                .map(|r| instruction_text(&cell(r, Some(i)), &cell(r, input), &cell(r, Some(o))))
+                .collect::<Vec<_>>()
+                .join("\n"))
+        }
+        (column, _) => {
+            let name = column.unwrap_or("text");
+            let j = index(name).ok_or_else(|| {
+                Error::invalid(
+                    "inputs.text_column",
+                    format!(
+                        "dataset {id} has no column {name:?} (its columns: {}); instruction data needs instruction and output columns",
+                        table.columns.join(", ")
+                    ),
+                )
+            })?;
+            Ok(table.rows.iter().map(|r| cell(r, Some(j))).collect::<Vec<_>>().join("\n"))
+        }
+    }
+}
+
 /// The training text of a request, checked to be long enough for its windows.
 fn load_text(
     req: &GptRequest,
@@ -125,24 +173,14 @@ fn load_text(
 ) -> Result<Vec<u8>> {
     let text = match &req.source {
         TextSource::Path(p) => read_text(&resolve(p)?)?,
-        TextSource::Dataset { id, column } => {
-            let table = table(id)?;
-            let j = table.columns.iter().position(|c| c == column).ok_or_else(|| {
-                Error::invalid(
-                    "inputs.text_column",
-                    format!("dataset {id} has no column {column:?} (its columns: {})", table.columns.join(", ")),
-                )
-            })?;
-            let rows: Vec<String> =
-                table.rows.iter().map(|r| r.get(j).map(crate::data::tabular::Cell::label).unwrap_or_default()).collect();
-            rows.join("\n").into_bytes()
-        }
+        TextSource::Dataset { id, column } => dataset_text(id, column.as_deref(), &table(id)?)?.into_bytes(),
     };
     let window = req.config.max_length + 1;
     let need = (window as f64 / (1.0 - req.train_split)).ceil() as usize;
     if text.len() < need.max(2 * window) {
+        let field = if matches!(req.source, TextSource::Path(_)) { "data_path" } else { "dataset_id" };
         return Err(Error::invalid(
-            "data_path",
+            field,
             format!(
                 "holds {} bytes of text; max_length {} with train_split {} needs at least {}",
                 text.len(),
@@ -167,7 +205,8 @@ fn validate(model: &Gpt, val: &[u8], window: usize, batch: usize, device: &Devic
 }
 
 /// Trains the byte-level GPT (registered as `gpt_train`). Inputs: `data_path` (a text file, or a
-/// folder of .txt/.md/.rst files, under the data root) or the run's `dataset_id` with `text_column`,
+/// folder of .txt/.md/.rst files, under the data root) or the run's `dataset_id` with `text_column`
+/// (default `text`; instruction data — `instruction`, `input`, `output` columns — in its template),
 /// `threads`. Hyperparameters (002's names): `epochs`, `batch_size`, `learning_rate`, `max_length`,
 /// `hidden_size`, `num_layers`, `num_heads`, `dropout_rate`, `seed`, `train_split`.
 #[derive(Debug, Clone, Copy, Default)]

@@ -140,3 +140,64 @@ fn a_002_gpt_job_trains_on_a_text_folder() {
     assert_eq!(done.status, RunStatus::Succeeded, "{:?}", done.error);
     assert!(done.metrics["val_bits_per_byte"].as_f64().unwrap() < 8.0);
 }
+
+#[test]
+fn instruction_data_trains_in_its_template_and_answers_in_it() {
+    let r = runner();
+    // Real rows as instruction data: iris measurements and their species.
+    let iris = std::fs::read_to_string(crate::common::table_path("iris.csv")).unwrap();
+    let mut rows: Vec<(String, String)> = iris
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (format!("petal {} by {}, sepal {} by {}", f[2], f[3], f[0], f[1]), f[4].to_owned())
+        })
+        .collect();
+    // Interleave the species so the last tenth (validation) holds all three.
+    rows.sort_by_key(|(input, _)| input.bytes().map(u64::from).sum::<u64>() % 7);
+    let mut csv = String::from("instruction,input,output\n");
+    for (input, species) in &rows {
+        csv.push_str(&format!("Name the iris species.,\"{input}\",{species}\n"));
+    }
+    let spec =
+        modelrunner::DatasetSpec { name: "iris instructions".into(), description: None, filename: "iris.csv".into(), file_type: None };
+    let data = r.create_dataset(spec, csv.as_bytes()).unwrap();
+    let mut train = RunSpec::task(RunKind::Train, "gpt_train").with_inputs(json!({"threads": 2})).with_hyperparams(json!({
+        "epochs": 40, "batch_size": 16, "learning_rate": 0.003, "max_length": 128, "hidden_size": 64, "num_layers": 2, "num_heads": 4, "seed": 5
+    }));
+    train.dataset_id = Some(data.id.clone());
+    let done = finish(&r, train);
+    // Prompts in the template up to and including "### Response:\n": the model writes the answer.
+    let asked: Vec<&(String, String)> = rows.iter().step_by(10).collect();
+    let prompts: Vec<String> = asked
+        .iter()
+        .map(|(input, _)| {
+            let template = modelrunner::tasks::generation::instruction_text("Name the iris species.", input, "");
+            format!("{}\n", template.trim_end_matches('\n'))
+        })
+        .collect();
+    let ask = RunSpec::task(RunKind::Inference, "gpt_generate")
+        .with_inputs(json!({"model_id": done.id, "input_data": prompts, "parameters": {"max_new_tokens": 32}}));
+    let answers = r.run_results(&finish(&r, ask).id).unwrap().rows;
+    // What this small model learns in 15 s is the layout: an answer word, a blank line, the next
+    // instruction. (Telling versicolor from virginica by the numbers takes far more training.)
+    for answer in &answers {
+        let text = answer["prediction"].as_str().unwrap();
+        let word = text.split_whitespace().next().unwrap_or_default();
+        assert!(word.len() >= 5 && word.bytes().all(|b| b.is_ascii_lowercase()), "an answer word first: {text:?}");
+        assert!(text.contains("\n### Instruction:"), "then the next example in the template: {text:?}");
+    }
+    // The run trained on the rows rendered in the template.
+    let rendered: Vec<String> = rows
+        .iter()
+        .map(|(input, species)| modelrunner::tasks::generation::instruction_text("Name the iris species.", input, species))
+        .collect();
+    let bytes = rendered.join("\n").len();
+    assert_eq!(r.run_results(&done.id).unwrap().summary["train_bytes"], (bytes as f64 * 0.9) as usize);
+
+    // An explicit text_column that is missing is refused, naming the field.
+    let mut bad = RunSpec::task(RunKind::Train, "gpt_train").with_inputs(json!({"text_column": "prose"}));
+    bad.dataset_id = Some(data.id);
+    assert_eq!(r.submit(bad).unwrap_err().field(), Some("inputs.text_column"));
+}
