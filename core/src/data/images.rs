@@ -1,6 +1,6 @@
 //! Image folders as torchvision's `ImageFolder` reads them: one sub-folder per class (its name is the
-//! class), holding PNG, JPEG or BMP files. [`scan`] looks at the folder without decoding it (fast
-//! enough for submit-time checks); [`load`] decodes every image, resized to a square, into pixels in
+//! class), holding PNG, JPEG or BMP files. [`scan`] lists the folder and decodes only its first image
+//! (fast enough for submit-time checks); [`load`] decodes every image, resized to a square, into pixels in
 //! 0..=1 (`[C, H, W]`, one channel for grey images, three otherwise).
 
 use std::path::{Path, PathBuf};
@@ -52,7 +52,7 @@ fn entries(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-/// Lists the classes and images under `root` and reads the first image's header. Fewer than two
+/// Lists the classes and images under `root` and reads the first image. Fewer than two
 /// classes, an empty class or an unreadable first image is a validation error on `data_path`.
 pub fn scan(root: &Path) -> Result<FolderScan> {
     let mut classes = Vec::new();
@@ -73,13 +73,9 @@ pub fn scan(root: &Path) -> Result<FolderScan> {
         ));
     }
     let first = &files[0].0;
-    let reader = image::ImageReader::open(first)
-        .and_then(|r| r.with_guessed_format())
-        .map_err(|e| Error::invalid(FIELD, format!("{} cannot be read: {e}", first.display())))?;
-    let first_size = reader.into_dimensions().map_err(|e| Error::invalid(FIELD, format!("{} is not an image: {e}", first.display())))?;
-    let color = image::open(first).map_err(|e| Error::invalid(FIELD, format!("{} is not an image: {e}", first.display())))?.color();
-    let channels = if color.has_color() { 3 } else { 1 };
-    Ok(FolderScan { classes, files, channels, first_size })
+    let img = image::open(first).map_err(|e| Error::invalid(FIELD, format!("{} is not an image: {e}", first.display())))?;
+    let channels = if img.color().has_color() { 3 } else { 1 };
+    Ok(FolderScan { classes, files, channels, first_size: (img.width(), img.height()) })
 }
 
 /// Decodes every image of `scan`, each resized to `size × size` with a triangle filter, as
