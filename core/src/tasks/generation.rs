@@ -253,7 +253,8 @@ impl Task for GptTrain {
             val_text.len()
         ));
         let dir = ctx.artifact_dir()?;
-        let (mut step, mut pending, mut flushed) = (0u64, Vec::new(), Instant::now());
+        let losses = super::StepLosses::new(ctx, total);
+        let mut step = 0u64;
         let mut rows = Vec::new();
         let mut last_val = f64::NAN;
         for epoch in 1..=req.epochs as u32 {
@@ -273,18 +274,9 @@ impl Task for GptTrain {
                 step += 1;
                 sum += value;
                 seen += 1;
-                if value.is_finite() {
-                    pending.push((step, value, crate::now()));
-                }
-                if flushed.elapsed() >= std::time::Duration::from_millis(250) {
-                    ctx.metric_points("loss", &pending)?;
-                    ctx.epoch(epoch, Some(value), 97.0 * step as f64 / total.max(1) as f64);
-                    pending.clear();
-                    flushed = Instant::now();
-                }
+                losses.push(step, epoch, value)?;
             }
-            ctx.metric_points("loss", &pending)?;
-            pending.clear();
+            losses.flush(epoch)?;
             let valid = model.valid();
             last_val = validate(&valid, val_text, window, req.batch_size, &device);
             let train_loss = sum / seen.max(1) as f64;
@@ -294,10 +286,9 @@ impl Task for GptTrain {
             ctx.metric("val_bits_per_byte", u64::from(epoch), last_val / std::f64::consts::LN_2)?;
             ctx.log(format!("epoch {epoch}: train loss {train_loss:.4}, val loss {last_val:.4} nats/byte"));
             rows.push(json!({"epoch": epoch, "train_loss": train_loss, "val_loss": last_val, "val_perplexity": last_val.exp()}));
-            // The checkpoint replaces the previous one only once it is whole.
-            valid.clone().save_file(dir.join("checkpoint-next")).map_err(|e| Error::Internal(format!("saving a checkpoint: {e}")))?;
-            let (from, to) = (dir.join("checkpoint-next.bpk"), dir.join("checkpoint.bpk"));
-            std::fs::rename(&from, &to).map_err(|e| Error::io(&to, e))?;
+            super::replace_checkpoint(&dir, |path| {
+                valid.clone().save_file(path).map_err(|e| Error::Internal(format!("saving a checkpoint: {e}")))
+            })?;
         }
         let valid = model.valid();
         valid.clone().save_file(dir.join("gpt")).map_err(|e| Error::Internal(format!("saving the weights: {e}")))?;

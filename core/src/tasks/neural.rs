@@ -285,7 +285,7 @@ impl Task for NeuralTrain {
         let dir = ctx.artifact_dir()?;
         let steps_per_epoch = parts.train.len().div_ceil(hp.batch_size.max(1) as usize).max(1) as u64;
         let total_steps = steps_per_epoch * hp.epochs;
-        let hooks = Hooks { ctx, total_steps, dir: dir.clone(), pending: parking_lot::Mutex::new((Vec::new(), Instant::now())) };
+        let hooks = Hooks { ctx, dir: dir.clone(), losses: super::StepLosses::new(ctx, total_steps) };
         let (network, epochs) = train(def, &samples, &parts, &device, seed, &hooks)?;
         ctx.check_cancelled()?;
 
@@ -344,47 +344,20 @@ impl Task for NeuralTrain {
     }
 }
 
-/// Step losses are written in batches, at most every this often, and at the end of each epoch.
-const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
-
-/// A metric value with its step and the time it was measured.
-type Point = (u64, f64, crate::Timestamp);
-
 struct Hooks<'a> {
     ctx: &'a TaskContext,
-    total_steps: u64,
     dir: PathBuf,
-    /// Step losses not written yet, and when the last batch was.
-    pending: parking_lot::Mutex<(Vec<Point>, Instant)>,
-}
-
-impl Hooks<'_> {
-    fn flush(&self, epoch: u32) -> Result<()> {
-        let mut pending = self.pending.lock();
-        let Some(&(step, loss, _)) = pending.0.last() else { return Ok(()) };
-        self.ctx.metric_points("loss", &pending.0)?;
-        self.ctx.epoch(epoch, Some(loss), 97.0 * step as f64 / self.total_steps.max(1) as f64);
-        pending.0.clear();
-        pending.1 = Instant::now();
-        Ok(())
-    }
+    losses: super::StepLosses<'a>,
 }
 
 impl TrainHooks for Hooks<'_> {
     fn step(&self, step: u64, epoch: u32, loss: f64) -> Result<()> {
         self.ctx.check_cancelled()?;
-        let due = {
-            let mut pending = self.pending.lock();
-            if loss.is_finite() {
-                pending.0.push((step, loss, crate::now()));
-            }
-            pending.1.elapsed() >= FLUSH_EVERY
-        };
-        if due { self.flush(epoch) } else { Ok(()) }
+        self.losses.push(step, epoch, loss)
     }
 
     fn epoch(&self, scores: &EpochScores, model: &Network) -> Result<()> {
-        self.flush(scores.epoch)?;
+        self.losses.flush(scores.epoch)?;
         let step = u64::from(scores.epoch);
         self.ctx.metric("train_loss", step, scores.train_loss)?;
         if let Some(v) = scores.val_loss.filter(|v| v.is_finite()) {
@@ -400,10 +373,7 @@ impl TrainHooks for Hooks<'_> {
             scores.val_loss.map_or("-".into(), |v| format!("{v:.4}")),
             scores.val_accuracy.map_or("-".into(), |v| format!("{:.2}%", 100.0 * v))
         ));
-        // The checkpoint replaces the previous one only once it is whole.
-        crate::nn::train::save(model, &self.dir.join("checkpoint-next"))?;
-        let (from, to) = (self.dir.join("checkpoint-next.bpk"), self.dir.join("checkpoint.bpk"));
-        std::fs::rename(&from, &to).map_err(|e| Error::io(&to, e))
+        super::replace_checkpoint(&self.dir, |path| crate::nn::train::save(model, path))
     }
 }
 
