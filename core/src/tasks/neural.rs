@@ -65,12 +65,13 @@ fn parse_train(
     let mut source = match (data, dataset_id, folder) {
         (Some("mnist") | None, None, None) => Source::Mnist,
         (None, Some(id), None) => Source::Table { dataset_id: id.to_owned(), target },
-        (None, None, Some(path)) => Source::Images { scan: images::scan(&resolve_dir(&path)?)?, size: 0 },
+        (None, None, Some(path)) => Source::Images { scan: images::scan(&resolve_dir(&path)?)?, size: 0 }, // size: below, once the model is known
         (Some(other), None, None) => {
             return Err(Error::invalid(data_field, format!("unknown data {other:?}; expected \"mnist\" (or a dataset_id or data_path)")));
         }
         _ => return Err(Error::invalid(data_field, "give one of data \"mnist\", a dataset_id or a data_path")),
     };
+    let mut zoo_side = None;
     let architecture = match (architecture, model_type) {
         (Some(_), Some(_)) => return Err(Error::invalid("inputs.model_type", "give an architecture or a model_type, not both")),
         (Some(a), None) => a,
@@ -90,9 +91,7 @@ fn parse_train(
                 }
             };
             let built = zoo_model(&model_type, hyperparams.as_ref(), image)?;
-            if let Source::Images { size, .. } = &mut source {
-                *size = built.side as u32;
-            }
+            zoo_side = Some(built.side as u32);
             hyperparams = Some(built.hyperparams);
             built.architecture
         }
@@ -100,11 +99,9 @@ fn parse_train(
             Error::invalid("inputs.architecture", "is required (or a model_type, or a model_id whose model has an architecture)")
         })?,
     };
-    if let Source::Images { scan, size } = &mut source
-        && *size == 0
-    {
-        // A layer list given for a folder: its input size is the images' size.
-        *size = scan.first_size.0.min(scan.first_size.1).min(images::MAX_SIZE);
+    if let Source::Images { scan, size } = &mut source {
+        // A zoo model's images are resized to its side; a layer list's input is the images' size.
+        *size = zoo_side.unwrap_or_else(|| scan.first_size.0.min(scan.first_size.1).min(images::MAX_SIZE));
     }
     let definition = ModelDefinition::parse(&architecture, hyperparams.as_ref())?;
     Ok(TrainRequest { definition, source, threads })
