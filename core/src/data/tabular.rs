@@ -1,5 +1,6 @@
 //! Tables from stored datasets (CSV with a header row, a JSON array of objects, JSON Lines), and the
-//! features and target that supervised training takes from them.
+//! features and target that supervised training takes from them. A nested JSON value (a chat's list
+//! of messages) is a text cell holding its JSON.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -117,7 +118,7 @@ impl Table {
             }
         }
         let mut out = Vec::with_capacity(rows.len());
-        for (n, obj) in rows {
+        for (_, obj) in rows {
             let mut row = Vec::with_capacity(columns.len());
             for col in &columns {
                 row.push(match obj.get(col) {
@@ -125,7 +126,8 @@ impl Table {
                     Some(Value::Bool(b)) => Cell::Bool(*b),
                     Some(Value::Number(x)) => x.as_f64().filter(|x| x.is_finite()).map_or(Cell::Missing, Cell::Number),
                     Some(Value::String(s)) => Cell::Text(s.clone()),
-                    Some(_) => return Err(Error::invalid("file", format!("row {n}, column {col:?} holds a nested value"))),
+                    // A list or object (a chat's `messages`) is kept as its compact JSON text.
+                    Some(nested) => Cell::Text(nested.to_string()),
                 });
             }
             out.push(row);

@@ -296,6 +296,8 @@ fn open_runner(db_path: &Path, options: RunnerOptions, temp: Option<tempfile::Te
     tasks.insert("gpt_train".into(), Arc::new(crate::tasks::generation::GptTrain));
     tasks.insert("gpt_generate".into(), Arc::new(crate::tasks::generation::GptGenerate));
     tasks.insert("text_search".into(), Arc::new(crate::tasks::retrieval::TextSearch));
+    tasks.insert("text_finetune".into(), Arc::new(crate::tasks::finetune::TextFinetune));
+    tasks.insert("text_predict".into(), Arc::new(crate::tasks::finetune::TextPredict));
     for (name, task) in options.tasks {
         crate::domain::common::validate_id("task", &name)?;
         tasks.insert(name, task);

@@ -86,11 +86,12 @@ impl Runner {
             Some("classic_train") => "classic_predict",
             Some("text_index") => "text_search",
             Some("gpt_train") => "gpt_generate",
+            Some("text_finetune") => "text_predict",
             other => {
                 return Err(Error::invalid(
                     "model_id",
                     format!(
-                        "{model_ref} is a {} run, not a neural_train, classic_train, gpt_train or text_index run",
+                        "{model_ref} is a {} run, not a neural_train, classic_train, gpt_train, text_finetune or text_index run",
                         other.unwrap_or("external")
                     ),
                 ));

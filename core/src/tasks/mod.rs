@@ -1,6 +1,7 @@
 //! Tasks built into the core.
 
 pub mod classic;
+pub mod finetune;
 pub mod forecast;
 pub mod generation;
 pub mod neural;

@@ -4,11 +4,12 @@
 use std::path::Path;
 
 use burn::module::Module;
-use burn::nn::{Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
+use burn::nn::{Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, LinearConfig};
 use burn::tensor::activation::{gelu, softmax};
 use burn::tensor::{Device, Int, Tensor};
 use serde::Deserialize;
 
+use super::lora::{LoraConfig, LoraLinear};
 use crate::error::{Error, Result};
 
 /// The sizes of a BERT model, as `config.json` writes them.
@@ -41,6 +42,12 @@ fn gelu_name() -> String {
 }
 
 impl BertConfig {
+    /// `(inputs, outputs)` of a layer's linears, in [`LINEAR_NAMES`] order.
+    pub fn linear_shapes(&self) -> [(usize, usize); 6] {
+        let (h, inner) = (self.hidden_size, self.intermediate_size);
+        [(h, h), (h, h), (h, h), (h, h), (h, inner), (inner, h)]
+    }
+
     /// Reads and checks `config.json`.
     pub fn from_file(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
@@ -91,17 +98,34 @@ pub struct BertEmbeddings {
 
 /// One transformer layer: self-attention and a feed-forward block, each followed by a residual sum and
 /// a layer norm (BERT's post-norm order).
+/// Its six linears may carry LoRA adapters ([`BertEncoder::with_lora`]).
 #[derive(Module, Debug)]
 pub struct BertLayer {
-    pub query: Linear,
-    pub key: Linear,
-    pub value: Linear,
-    pub attention_output: Linear,
+    pub query: LoraLinear,
+    pub key: LoraLinear,
+    pub value: LoraLinear,
+    pub attention_output: LoraLinear,
     pub attention_norm: LayerNorm,
-    pub intermediate: Linear,
-    pub output: Linear,
+    pub intermediate: LoraLinear,
+    pub output: LoraLinear,
     pub output_norm: LayerNorm,
     pub heads: usize,
+}
+
+/// The names of a layer's linears, as Hugging Face's BERT writes them (PEFT's adapter names too).
+pub const LINEAR_NAMES: [&str; 6] =
+    ["attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense", "intermediate.dense", "output.dense"];
+
+impl BertLayer {
+    /// The six linears in [`LINEAR_NAMES`] order.
+    pub fn linears(&self) -> [&LoraLinear; 6] {
+        [&self.query, &self.key, &self.value, &self.attention_output, &self.intermediate, &self.output]
+    }
+
+    /// The six linears in [`LINEAR_NAMES`] order, to change.
+    pub fn linears_mut(&mut self) -> [&mut LoraLinear; 6] {
+        [&mut self.query, &mut self.key, &mut self.value, &mut self.attention_output, &mut self.intermediate, &mut self.output]
+    }
 }
 
 /// The encoder: token ids in, one hidden state per token out.
@@ -116,7 +140,7 @@ impl BertEncoder {
     pub fn new(config: &BertConfig, device: &Device) -> Self {
         let (h, eps) = (config.hidden_size, config.layer_norm_eps);
         let norm = || LayerNormConfig::new(h).with_epsilon(eps).init(device);
-        let linear = |i, o| LinearConfig::new(i, o).init(device);
+        let linear = |i, o| LoraLinear::plain(LinearConfig::new(i, o).init(device));
         let embeddings = BertEmbeddings {
             word: EmbeddingConfig::new(config.vocab_size, h).init(device),
             position: EmbeddingConfig::new(config.max_position_embeddings, h).init(device),
@@ -137,6 +161,29 @@ impl BertEncoder {
             })
             .collect();
         Self { embeddings, layers }
+    }
+
+    /// This encoder with every weight frozen and a fresh LoRA adapter on each attention and
+    /// feed-forward linear: only the adapters train.
+    pub fn with_lora(self, config: &LoraConfig, device: &Device) -> Self {
+        let mut frozen = self.no_grad();
+        for layer in &mut frozen.layers {
+            for linear in layer.linears_mut() {
+                linear.add_adapter(config, device);
+            }
+        }
+        frozen
+    }
+
+    /// Mean of the hidden states over the real tokens: `[batch, hidden]` (sentence-transformers'
+    /// pooling).
+    pub fn mean_pooled(&self, ids: Tensor<2, Int>, mask: Tensor<2>) -> Tensor<2> {
+        let hidden = self.forward(ids, mask.clone());
+        let [batch, _, width] = hidden.dims();
+        let weights = mask.unsqueeze_dim::<3>(2);
+        let summed = (hidden * weights.clone()).sum_dim(1).reshape([batch, width]);
+        let counts = weights.sum_dim(1).reshape([batch, 1]).clamp_min(1e-9);
+        summed / counts
     }
 
     /// Hidden states `[batch, tokens, hidden]` of `ids` `[batch, tokens]`; `mask` `[batch, tokens]` is 1

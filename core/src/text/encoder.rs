@@ -29,21 +29,8 @@ impl SentenceEncoder {
     /// does not fit the config, or weights of another shape, are validation errors naming the file.
     pub fn load(dir: &Path, device: &Device) -> Result<Self> {
         let config = BertConfig::from_file(&dir.join("config.json"))?;
-        let tokenizer_path = dir.join("tokenizer.json");
-        let mut tokenizer = Tokenizer::from_file(&tokenizer_path)
-            .map_err(|e| Error::invalid("tokenizer", format!("{} does not load: {e}", tokenizer_path.display())))?;
-        let vocab = tokenizer.get_vocab_size(true);
-        if vocab > config.vocab_size {
-            return Err(Error::invalid(
-                "tokenizer",
-                format!("tokenizer/config mismatch: the tokenizer has {vocab} tokens, the config's vocab_size is {}", config.vocab_size),
-            ));
-        }
         let max_length = sentence_limit(dir)?.unwrap_or(config.max_position_embeddings).min(config.max_position_embeddings);
-        tokenizer
-            .with_truncation(Some(TruncationParams { max_length, ..TruncationParams::default() }))
-            .map_err(|e| Error::invalid("tokenizer", e.to_string()))?;
-        tokenizer.with_padding(Some(PaddingParams::default()));
+        let tokenizer = load_tokenizer(dir, &config, max_length)?;
         let encoder = weights::load(BertEncoder::new(&config, device), &config, &dir.join("model.safetensors"), device)?;
         Ok(Self { config, encoder, tokenizer, max_length, device: device.clone() })
     }
@@ -74,23 +61,46 @@ impl SentenceEncoder {
     }
 
     fn embed_batch<S: AsRef<str>>(&self, texts: &[S]) -> Result<Vec<Vec<f32>>> {
-        let inputs: Vec<&str> = texts.iter().map(AsRef::as_ref).collect();
-        let encodings = self.tokenizer.encode_batch(inputs, true).map_err(|e| Error::invalid("texts", e.to_string()))?;
-        let (batch, tokens) = (encodings.len(), encodings[0].get_ids().len());
-        let ids: Vec<i64> = encodings.iter().flat_map(|e| e.get_ids().iter().map(|&i| i64::from(i))).collect();
-        let mask: Vec<f32> = encodings.iter().flat_map(|e| e.get_attention_mask().iter().map(|&m| m as f32)).collect();
-        let ids = Tensor::<2, Int>::from_data(TensorData::new(ids, [batch, tokens]), &self.device);
-        let mask = Tensor::<2>::from_data(TensorData::new(mask, [batch, tokens]), &self.device);
-        let hidden = self.encoder.forward(ids, mask.clone());
-        let weights = mask.unsqueeze_dim::<3>(2);
-        let summed = (hidden * weights.clone()).sum_dim(1).reshape([batch, self.dimension()]);
-        let counts = weights.sum_dim(1).reshape([batch, 1]).clamp_min(1e-9);
-        let mean = summed / counts;
+        let (ids, mask) = encode(&self.tokenizer, texts, &self.device)?;
+        let mean = self.encoder.mean_pooled(ids, mask);
         let norms = mean.clone().powi_scalar(2).sum_dim(1).sqrt().clamp_min(1e-12);
         let unit = mean / norms;
         let values: Vec<f32> = unit.into_data().try_to_vec::<f32>().map_err(|e| Error::Internal(format!("embeddings: {e:?}")))?;
         Ok(values.chunks(self.dimension()).map(<[f32]>::to_vec).collect())
     }
+}
+
+/// The tokenizer of the snapshot in `dir`, checked against its `config`, truncating texts to
+/// `max_length` tokens and padding a batch to its longest text. A vocabulary larger than the config's
+/// is a validation error on `tokenizer`.
+pub(crate) fn load_tokenizer(dir: &Path, config: &BertConfig, max_length: usize) -> Result<Tokenizer> {
+    let path = dir.join("tokenizer.json");
+    let mut tokenizer =
+        Tokenizer::from_file(&path).map_err(|e| Error::invalid("tokenizer", format!("{} does not load: {e}", path.display())))?;
+    let vocab = tokenizer.get_vocab_size(true);
+    if vocab > config.vocab_size {
+        return Err(Error::invalid(
+            "tokenizer",
+            format!("tokenizer/config mismatch: the tokenizer has {vocab} tokens, the config's vocab_size is {}", config.vocab_size),
+        ));
+    }
+    tokenizer
+        .with_truncation(Some(TruncationParams { max_length, ..TruncationParams::default() }))
+        .map_err(|e| Error::invalid("tokenizer", e.to_string()))?;
+    tokenizer.with_padding(Some(PaddingParams::default()));
+    Ok(tokenizer)
+}
+
+/// Token ids and attention mask `[texts, tokens]` of a batch of texts.
+pub(crate) fn encode<S: AsRef<str>>(tokenizer: &Tokenizer, texts: &[S], device: &Device) -> Result<(Tensor<2, Int>, Tensor<2>)> {
+    let inputs: Vec<&str> = texts.iter().map(AsRef::as_ref).collect();
+    let encodings = tokenizer.encode_batch(inputs, true).map_err(|e| Error::invalid("texts", e.to_string()))?;
+    let (batch, tokens) = (encodings.len(), encodings.first().map_or(0, |e| e.get_ids().len()));
+    let ids: Vec<i64> = encodings.iter().flat_map(|e| e.get_ids().iter().map(|&i| i64::from(i))).collect();
+    let mask: Vec<f32> = encodings.iter().flat_map(|e| e.get_attention_mask().iter().map(|&m| m as f32)).collect();
+    let ids = Tensor::<2, Int>::from_data(TensorData::new(ids, [batch, tokens]), device);
+    let mask = Tensor::<2>::from_data(TensorData::new(mask, [batch, tokens]), device);
+    Ok((ids, mask))
 }
 
 /// `max_seq_length` of a sentence-transformers snapshot, when it has one.

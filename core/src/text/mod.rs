@@ -21,8 +21,10 @@
 //! ```
 
 pub mod bert;
-mod encoder;
+pub(crate) mod encoder;
+pub mod finetuned;
 pub mod gpt;
+pub mod lora;
 pub mod weights;
 
 pub use bert::{BertConfig, BertEncoder};

@@ -9,7 +9,8 @@ use burn::nn::{Embedding, LayerNorm, Linear};
 use burn::tensor::{Device, Tensor, TensorData};
 use safetensors::{Dtype, SafeTensors};
 
-use super::bert::{BertConfig, BertEncoder};
+use super::bert::{BertConfig, BertEncoder, LINEAR_NAMES};
+use super::lora::LoraLinear;
 use crate::error::{Error, Result};
 
 /// The tensors of one safetensors file, by their BERT names (a `bert.` prefix, as classification
@@ -70,7 +71,7 @@ pub fn load(encoder: BertEncoder, config: &BertConfig, path: &Path, device: &Dev
         .map_err(|e| Error::invalid("weights", format!("{} is not a safetensors file: {e}", path.display())))?;
     let prefix = if tensors.names().iter().any(|n| n.starts_with("bert.")) { "bert." } else { "" };
     let source = Source { tensors, prefix, file: path.display().to_string(), device: device.clone() };
-    let (h, inner) = (config.hidden_size, config.intermediate_size);
+    let h = config.hidden_size;
 
     let BertEncoder { mut embeddings, layers } = encoder;
     embeddings.word = source.embedding("embeddings.word_embeddings", config.vocab_size, h)?;
@@ -82,16 +83,142 @@ pub fn load(encoder: BertEncoder, config: &BertConfig, path: &Path, device: &Dev
         .enumerate()
         .map(|(i, mut layer)| {
             let at = |part: &str| format!("encoder.layer.{i}.{part}");
-            layer.query = source.linear(&at("attention.self.query"), h, h)?;
-            layer.key = source.linear(&at("attention.self.key"), h, h)?;
-            layer.value = source.linear(&at("attention.self.value"), h, h)?;
-            layer.attention_output = source.linear(&at("attention.output.dense"), h, h)?;
+            for ((linear, name), (inputs, outputs)) in layer.linears_mut().into_iter().zip(LINEAR_NAMES).zip(config.linear_shapes()) {
+                *linear = LoraLinear::plain(source.linear(&at(name), inputs, outputs)?);
+            }
             layer.attention_norm = source.norm(&at("attention.output.LayerNorm"), layer.attention_norm, h)?;
-            layer.intermediate = source.linear(&at("intermediate.dense"), h, inner)?;
-            layer.output = source.linear(&at("output.dense"), inner, h)?;
             layer.output_norm = source.norm(&at("output.LayerNorm"), layer.output_norm, h)?;
             Ok(layer)
         })
         .collect::<Result<Vec<_>>>()?;
     Ok(BertEncoder { embeddings, layers })
+}
+
+/// Tensors to write into one safetensors file, by name.
+#[derive(Debug, Default)]
+pub struct TensorsOut {
+    entries: Vec<(String, Vec<usize>, Vec<u8>)>,
+}
+
+impl TensorsOut {
+    /// Adds `tensor` under `name`.
+    pub fn push<const D: usize>(&mut self, name: impl Into<String>, tensor: Tensor<D>) -> Result<()> {
+        let shape = tensor.dims().to_vec();
+        let values: Vec<f32> = tensor.into_data().try_to_vec::<f32>().map_err(|e| Error::Internal(format!("weights: {e:?}")))?;
+        self.entries.push((name.into(), shape, values.iter().flat_map(|v| v.to_le_bytes()).collect()));
+        Ok(())
+    }
+
+    /// Adds a linear layer as PyTorch stores it: `name.weight` `[out, in]` and `name.bias`.
+    pub fn linear(&mut self, name: &str, linear: &Linear) -> Result<()> {
+        self.push(format!("{name}.weight"), linear.weight.val().transpose())?;
+        if let Some(bias) = &linear.bias {
+            self.push(format!("{name}.bias"), bias.val())?;
+        }
+        Ok(())
+    }
+
+    fn norm(&mut self, name: &str, norm: &LayerNorm) -> Result<()> {
+        self.push(format!("{name}.weight"), norm.gamma.val())?;
+        if let Some(beta) = &norm.beta {
+            self.push(format!("{name}.bias"), beta.val())?;
+        }
+        Ok(())
+    }
+
+    /// Writes the file whole: into `path.partial`, then renamed over `path`.
+    pub fn write(self, path: &Path) -> Result<()> {
+        let views = self
+            .entries
+            .iter()
+            .map(|(name, shape, bytes)| {
+                safetensors::tensor::TensorView::new(Dtype::F32, shape.clone(), bytes)
+                    .map(|view| (name.clone(), view))
+                    .map_err(|e| Error::Internal(format!("weights {name}: {e}")))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let partial = path.with_extension("partial");
+        safetensors::serialize_to_file(views, None, &partial).map_err(|e| Error::Internal(format!("{}: {e}", partial.display())))?;
+        std::fs::rename(&partial, path).map_err(|e| Error::io(path, e))
+    }
+}
+
+/// Every weight of `encoder` under its Hugging Face name, adapters folded in, so [`load`] reads the file
+/// back as a plain encoder.
+pub fn encoder_tensors(encoder: &BertEncoder, out: &mut TensorsOut) -> Result<()> {
+    let e = &encoder.embeddings;
+    out.push("embeddings.word_embeddings.weight", e.word.weight.val())?;
+    out.push("embeddings.position_embeddings.weight", e.position.weight.val())?;
+    out.push("embeddings.token_type_embeddings.weight", e.token_type.weight.val())?;
+    out.norm("embeddings.LayerNorm", &e.norm)?;
+    for (i, layer) in encoder.layers.iter().enumerate() {
+        let at = |part: &str| format!("encoder.layer.{i}.{part}");
+        for (linear, name) in layer.linears().into_iter().zip(LINEAR_NAMES) {
+            out.push(format!("{}.weight", at(name)), linear.merged_weight().transpose())?;
+            if let Some(bias) = &linear.base.bias {
+                out.push(format!("{}.bias", at(name)), bias.val())?;
+            }
+        }
+        out.norm(&at("attention.output.LayerNorm"), &layer.attention_norm)?;
+        out.norm(&at("output.LayerNorm"), &layer.output_norm)?;
+    }
+    Ok(())
+}
+
+/// PEFT's name of an adapter factor (`lora_A` or `lora_B`) of layer `i`'s linear `name`.
+fn adapter_name(i: usize, name: &str, factor: &str) -> String {
+    format!("base_model.model.encoder.layer.{i}.{name}.{factor}.weight")
+}
+
+/// The adapters of `encoder` as PEFT writes `adapter_model.safetensors`: `lora_A` `[r, in]` and
+/// `lora_B` `[out, r]` per adapted linear. An encoder without adapters writes nothing.
+pub fn adapter_tensors(encoder: &BertEncoder, out: &mut TensorsOut) -> Result<usize> {
+    let mut count = 0;
+    for (i, layer) in encoder.layers.iter().enumerate() {
+        for (linear, name) in layer.linears().into_iter().zip(LINEAR_NAMES) {
+            if let Some(lr) = &linear.adapter {
+                out.push(adapter_name(i, name, "lora_A"), lr.a.val().transpose())?;
+                out.push(adapter_name(i, name, "lora_B"), lr.b.val().transpose())?;
+                count += 2;
+            }
+        }
+    }
+    Ok(count)
+}
+
+/// `encoder` (plain, as [`load`] gives it) with the adapters of the PEFT file at `path`, shaped by
+/// `lora` (the file's `adapter_config.json`).
+pub fn load_adapters(
+    mut encoder: BertEncoder,
+    config: &BertConfig,
+    lora: &super::lora::LoraConfig,
+    path: &Path,
+    device: &Device,
+) -> Result<BertEncoder> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let tensors = SafeTensors::deserialize(&bytes)
+        .map_err(|e| Error::invalid("weights", format!("{} is not a safetensors file: {e}", path.display())))?;
+    let source = Source { tensors, prefix: "", file: path.display().to_string(), device: device.clone() };
+    for (i, layer) in encoder.layers.iter_mut().enumerate() {
+        for ((linear, name), (inputs, outputs)) in layer.linears_mut().into_iter().zip(LINEAR_NAMES).zip(config.linear_shapes()) {
+            linear.add_adapter(lora, device);
+            let a = Tensor::<2>::from_data(source.data(&adapter_name(i, name, "lora_A"), &[lora.r, inputs])?, device).transpose();
+            let b = Tensor::<2>::from_data(source.data(&adapter_name(i, name, "lora_B"), &[outputs, lora.r])?, device).transpose();
+            if let Some(lr) = linear.adapter.as_mut() {
+                lr.a = Param::from_tensor(a);
+                lr.b = Param::from_tensor(b);
+            }
+        }
+    }
+    Ok(encoder)
+}
+
+/// The linear layer `name` (`name.weight` `[outputs, inputs]`, `name.bias`) of the safetensors file at
+/// `path`.
+pub fn load_linear(path: &Path, name: &str, inputs: usize, outputs: usize, device: &Device) -> Result<Linear> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let tensors = SafeTensors::deserialize(&bytes)
+        .map_err(|e| Error::invalid("weights", format!("{} is not a safetensors file: {e}", path.display())))?;
+    let source = Source { tensors, prefix: "", file: path.display().to_string(), device: device.clone() };
+    source.linear(name, inputs, outputs)
 }

@@ -10,6 +10,7 @@ mod drift;
 mod events;
 mod executor;
 mod families;
+mod finetune;
 mod generation;
 mod image_models;
 mod mnist;

@@ -81,7 +81,10 @@ fn bad_tables_name_their_field() {
     }
     let many: String = std::iter::once("id,y\n".to_owned()).chain((0..100).map(|i| format!("k{i},{}\n", i % 2))).collect();
     assert_eq!(supervised(&csv(&many), "y", None).unwrap_err().field(), Some("columns.id"));
-    for (bytes, kind) in [(&b"[{\"a\": [1]}]"[..], FileType::Json), (b"[1]", FileType::Json), (b"{\"a\": 1}\n{oops", FileType::Jsonl)] {
+    for (bytes, kind) in [(&b"[1]"[..], FileType::Json), (b"{\"a\": 1}\n{oops", FileType::Jsonl)] {
         assert_eq!(Table::parse(bytes, kind).unwrap_err().field(), Some("file"));
     }
+    // A nested value (a chat's messages) is kept as its JSON text.
+    let nested = Table::parse(br#"[{"a": [1, {"b": "c"}]}]"#, FileType::Json).unwrap();
+    assert_eq!(nested.rows[0][0], Cell::Text(r#"[1,{"b":"c"}]"#.into()));
 }

@@ -1,0 +1,733 @@
+//! Fine-tuning a pretrained BERT from the local model cache (003's `standard` and `qlora` training
+//! types, 002's `bert` jobs) as runs: `text_finetune` trains, `text_predict` answers from the result.
+//!
+//! What it learns follows the dataset: a text column with a label column trains a classifier (a
+//! linear head over the mean-pooled states); instruction rows (`instruction`, optional `input`,
+//! `output`) or chat rows (`messages`, a JSON list of `{role, content}`) train the encoder so a prompt's
+//! embedding lies nearest its own answer (in-batch negatives, as sentence-transformers trains
+//! all-MiniLM-L6-v2). `standard` trains every weight; `lora`/`qlora` freeze the base and train
+//! adapters on the attention and feed-forward linears (see [`crate::text::lora`]). The base weights
+//! stay in 32-bit floats either way: burn's LibTorch backend has no quantized kernels, so `qlora`
+//! here is LoRA without the 4-bit base.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::{AdamWConfig, GradientsParams};
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use serde_json::{Map, Value, json};
+use tokenizers::Tokenizer;
+
+use crate::data::split::{shuffled, train_test};
+use crate::data::tabular::{Cell, Table};
+use crate::error::{Error, Result};
+use crate::executor::{Task, TaskContext, TaskOutput, TaskSubmit};
+use crate::json_fields::Fields;
+use crate::nn::device;
+use crate::text::bert::{BertConfig, BertEncoder};
+use crate::text::encoder::{encode, load_tokenizer};
+use crate::text::finetuned::{self, FineTuneModel, FineTuned, Manifest, Method, Objective};
+use crate::text::lora::LoraConfig;
+use crate::text::weights;
+
+/// Similarity scale of the pairs objective (sentence-transformers' MultipleNegativesRankingLoss).
+const PAIR_SCALE: f64 = 20.0;
+/// Validation examples scored per forward pass.
+const EVAL_BATCH: usize = 64;
+
+/// The checked request of a fine-tuning run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FineTuneRequest {
+    pub base_model: Option<String>,
+    pub method: Method,
+    pub text_column: Option<String>,
+    pub label_column: Option<String>,
+    pub epochs: u64,
+    pub batch_size: usize,
+    pub learning_rate: f64,
+    pub max_length: usize,
+    pub lora: LoraConfig,
+    pub seed: Option<u64>,
+    pub train_split: f64,
+    pub max_rows: Option<usize>,
+    pub threads: Option<u64>,
+}
+
+/// Reads `inputs` (`base_model`, `training_type`, `text_column`, `label_column`, `threads`) and
+/// `hyperparams` (`epochs`, `batch_size`, `learning_rate`, `max_length`, `lora_r`, `lora_alpha`,
+/// `lora_dropout`, `seed`, `train_split`, `max_rows`).
+pub fn parse(inputs: &Value, hyperparams: &Value) -> Result<FineTuneRequest> {
+    let empty = json!({});
+    let mut f = Fields::new("inputs", if inputs.is_null() { &empty } else { inputs })?;
+    let base_model = f.text("base_model")?.map(str::to_owned);
+    let type_path = f.path("training_type");
+    let method = match f.text("training_type")?.unwrap_or("lora") {
+        "standard" => Method::Standard,
+        "lora" | "qlora" => Method::Lora,
+        other => return Err(Error::invalid(type_path, format!("{other:?} is not one of standard, lora, qlora"))),
+    };
+    let text_column = f.text("text_column")?.map(str::to_owned);
+    let label_column = f.text("label_column")?.map(str::to_owned);
+    let threads = f.uint("threads", 1..=256)?;
+    let model_path = f.path("model_type");
+    if let Some(t) = f.text("model_type")?
+        && t != "bert"
+    {
+        return Err(Error::invalid(model_path, format!("text_finetune fine-tunes bert models, not {t:?}")));
+    }
+    f.finish()?;
+    let mut h = Fields::new("hyperparams", if hyperparams.is_null() { &empty } else { hyperparams })?;
+    let epochs = h.uint("epochs", 1..=100)?.unwrap_or(3);
+    let batch_size = h.uint("batch_size", 2..=512)?.unwrap_or(16) as usize;
+    let default_lr = if method == Method::Lora { 1e-3 } else { 5e-5 };
+    let learning_rate = h.number("learning_rate", "a number above 0 and at most 1", |x| x > 0.0 && x <= 1.0)?.unwrap_or(default_lr);
+    let max_length_path = h.path("max_length");
+    let max_length = match h.get("max_length") {
+        Some(v) if v.as_i64().is_some_and(|n| n <= 0) => return Err(Error::invalid(max_length_path, "must be at least 1 token")),
+        _ => h.uint("max_length", 1..=8192)?.unwrap_or(128) as usize,
+    };
+    let lora = LoraConfig {
+        r: h.uint("lora_r", 1..=1024)?.unwrap_or(8) as usize,
+        alpha: h.number("lora_alpha", "a positive number", |x| x > 0.0)?.unwrap_or(16.0),
+        dropout: h.number("lora_dropout", "a probability in [0, 1)", |p| (0.0..1.0).contains(&p))?.unwrap_or(0.05),
+    };
+    lora.validate("hyperparams.")?;
+    let seed = h.uint("seed", 0..=u64::MAX)?;
+    let train_split = h.number("train_split", "a share between 0.5 and 0.99", |x| (0.5..=0.99).contains(&x))?.unwrap_or(0.8);
+    let max_rows = h.uint("max_rows", 2..=10_000_000)?.map(|n| n as usize);
+    h.finish()?;
+    Ok(FineTuneRequest {
+        base_model,
+        method,
+        text_column,
+        label_column,
+        epochs,
+        batch_size,
+        learning_rate,
+        max_length,
+        lora,
+        seed,
+        train_split,
+        max_rows,
+        threads,
+    })
+}
+
+/// The snapshot directory of `name` in `cache`, or a validation error on `field` ("Model not
+/// available", as 003 says it).
+pub fn base_snapshot(cache: &Path, name: &str, field: &str) -> Result<PathBuf> {
+    let found = crate::model_cache::check(cache, name).map_err(|e| match e {
+        Error::Validation { reason, .. } => Error::invalid(field, reason),
+        other => other,
+    })?;
+    match found.path {
+        Some(path) if found.available => Ok(PathBuf::from(path)),
+        _ => Err(Error::invalid(
+            field,
+            format!("Model not available: {name} is not in the model cache {} ({})", cache.display(), found.errors.join("; ")),
+        )),
+    }
+}
+
+/// What a dataset teaches.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Examples {
+    Labelled { texts: Vec<String>, labels: Vec<usize>, names: Vec<String> },
+    Pairs { prompts: Vec<String>, answers: Vec<String> },
+}
+
+impl Examples {
+    pub fn len(&self) -> usize {
+        match self {
+            Self::Labelled { texts, .. } => texts.len(),
+            Self::Pairs { prompts, .. } => prompts.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn objective(&self) -> Objective {
+        match self {
+            Self::Labelled { .. } => Objective::Classification,
+            Self::Pairs { .. } => Objective::Pairs,
+        }
+    }
+}
+
+fn text_of(cell: &Cell) -> Option<String> {
+    let text = cell.label();
+    (!text.trim().is_empty()).then_some(text)
+}
+
+/// The prompt/answer pairs of a chat: each user turn with the assistant turn that answers it.
+fn chat_pairs(cell: &Cell, row: usize, out: &mut (Vec<String>, Vec<String>)) -> Result<()> {
+    let Some(text) = text_of(cell) else { return Ok(()) };
+    let field = || format!("dataset.rows[{row}].messages");
+    let messages: Vec<Value> = serde_json::from_str(&text).map_err(|e| Error::invalid(field(), format!("is not a JSON list: {e}")))?;
+    let turn = |m: &Value| -> Result<(String, String)> {
+        let get = |k: &str| m.get(k).and_then(Value::as_str).map(str::to_owned);
+        match (get("role"), get("content")) {
+            (Some(role), Some(content)) => Ok((role, content)),
+            _ => Err(Error::invalid(field(), "every message needs a role and a content string")),
+        }
+    };
+    let turns = messages.iter().map(turn).collect::<Result<Vec<_>>>()?;
+    for pair in turns.windows(2) {
+        if pair[0].0 == "user" && pair[1].0 == "assistant" && !pair[0].1.trim().is_empty() && !pair[1].1.trim().is_empty() {
+            out.0.push(pair[0].1.clone());
+            out.1.push(pair[1].1.clone());
+        }
+    }
+    Ok(())
+}
+
+/// The examples of dataset `id`: labelled texts when it has the label column (default `label`),
+/// else instruction pairs, else chat pairs. Rows with an empty text or label are skipped.
+pub fn examples(id: &str, table: &Table, text_column: Option<&str>, label_column: Option<&str>) -> Result<Examples> {
+    let find = |name: &str| table.column(name);
+    let listing = || table.columns.join(", ");
+    let text_name = text_column.unwrap_or("text");
+    let label_name = label_column.unwrap_or("label");
+    let out = match (find(label_name), find("instruction"), find("output"), find("messages")) {
+        (Some(label), ..) => {
+            let text = find(text_name).ok_or_else(|| {
+                Error::invalid("inputs.text_column", format!("dataset {id} has no text column {text_name:?} (its columns: {})", listing()))
+            })?;
+            let mut pairs: Vec<(String, String)> =
+                table.rows.iter().filter_map(|r| Some((text_of(r.get(text)?)?, text_of(r.get(label)?)?.trim().to_owned()))).collect();
+            let mut names: Vec<String> = pairs.iter().map(|p| p.1.clone()).collect();
+            names.sort();
+            names.dedup();
+            if pairs.len() >= 2 && names.len() < 2 {
+                return Err(Error::invalid(
+                    "inputs.label_column",
+                    format!("column {label_name:?} of dataset {id} has one class ({}); a classifier needs two or more", names[0]),
+                ));
+            }
+            let labels = pairs.iter().map(|p| names.binary_search(&p.1).unwrap_or_default()).collect();
+            let texts = pairs.drain(..).map(|p| p.0).collect();
+            Examples::Labelled { texts, labels, names }
+        }
+        (None, Some(instruction), Some(output), _) if label_column.is_none() => {
+            let input = find("input");
+            let (prompts, answers) = table
+                .rows
+                .iter()
+                .filter_map(|r| {
+                    let mut prompt = text_of(r.get(instruction)?)?;
+                    if let Some(extra) = input.and_then(|j| r.get(j)).and_then(text_of) {
+                        prompt = format!("{prompt}\n{extra}");
+                    }
+                    Some((prompt, text_of(r.get(output)?)?))
+                })
+                .unzip();
+            Examples::Pairs { prompts, answers }
+        }
+        (None, _, _, Some(messages)) if label_column.is_none() => {
+            let mut out = (Vec::new(), Vec::new());
+            for (i, row) in table.rows.iter().enumerate() {
+                if let Some(cell) = row.get(messages) {
+                    chat_pairs(cell, i, &mut out)?;
+                }
+            }
+            Examples::Pairs { prompts: out.0, answers: out.1 }
+        }
+        _ => {
+            return Err(Error::invalid(
+                "inputs.label_column",
+                format!(
+                    "dataset {id} has no label column {label_name:?} (its columns: {}); fine-tuning reads text and label columns, \
+                     instruction and output columns, or a messages column",
+                    listing()
+                ),
+            ));
+        }
+    };
+    if out.len() < 2 {
+        return Err(Error::invalid("dataset_id", format!("dataset {id} has {} usable examples; fine-tuning needs at least 2", out.len())));
+    }
+    Ok(out)
+}
+
+/// Takes at most `max_rows` examples, drawn with `seed`.
+fn sample(examples: Examples, max_rows: usize, seed: u64) -> Examples {
+    if examples.len() <= max_rows {
+        return examples;
+    }
+    let mut keep = shuffled(examples.len(), seed);
+    keep.truncate(max_rows);
+    keep.sort_unstable();
+    let pick = |v: &[String]| keep.iter().map(|&i| v[i].clone()).collect::<Vec<_>>();
+    match examples {
+        Examples::Labelled { texts, labels, names } => {
+            Examples::Labelled { texts: pick(&texts), labels: keep.iter().map(|&i| labels[i]).collect(), names }
+        }
+        Examples::Pairs { prompts, answers } => Examples::Pairs { prompts: pick(&prompts), answers: pick(&answers) },
+    }
+}
+
+/// Everything a submit checks before a fine-tuning run is accepted: the request, the base model,
+/// its config/tokenizer, and the dataset's examples.
+fn check(submit: &TaskSubmit<'_>) -> Result<()> {
+    let spec = submit.spec;
+    let req = parse(&spec.inputs, &spec.hyperparams)?;
+    let requested = spec.device.clone().unwrap_or_else(|| submit.runner.config().device);
+    device::resolve("device", &requested)?;
+    let name = req.base_model.clone().unwrap_or_else(|| submit.runner.config().default_model);
+    let dir = base_snapshot(&submit.runner.model_cache_dir(), &name, "inputs.base_model")?;
+    let config = BertConfig::from_file(&dir.join("config.json"))?;
+    check_length(&req, &config)?;
+    load_tokenizer(&dir, &config, req.max_length)?;
+    let id = spec.dataset_id.as_deref().ok_or_else(|| Error::invalid("dataset_id", "is required: the examples to fine-tune on"))?;
+    let table = submit.runner.dataset_table(id).map_err(|e| match e {
+        Error::NotFound { .. } => Error::invalid("dataset_id", format!("no dataset has id {id:?}")),
+        other => other,
+    })?;
+    examples(id, &table, req.text_column.as_deref(), req.label_column.as_deref()).map(|_| ())
+}
+
+fn check_length(req: &FineTuneRequest, config: &BertConfig) -> Result<()> {
+    if req.max_length > config.max_position_embeddings {
+        return Err(Error::invalid(
+            "hyperparams.max_length",
+            format!("{} is more than the model's {} positions", req.max_length, config.max_position_embeddings),
+        ));
+    }
+    Ok(())
+}
+
+/// The loss of one batch: cross-entropy of the labels, or of each prompt against the batch's answers.
+fn batch_loss(model: &FineTuneModel, tokenizer: &Tokenizer, examples: &Examples, batch: &[usize], device: &Device) -> Result<Tensor<1>> {
+    let loss = CrossEntropyLossConfig::new().init(device);
+    match examples {
+        Examples::Labelled { texts, labels, .. } => {
+            let chunk: Vec<&str> = batch.iter().map(|&i| texts[i].as_str()).collect();
+            let (ids, mask) = encode(tokenizer, &chunk, device)?;
+            let targets: Vec<i64> = batch.iter().map(|&i| labels[i] as i64).collect();
+            let targets = Tensor::<1, Int>::from_data(TensorData::new(targets, [batch.len()]), device);
+            Ok(loss.forward(model.forward(ids, mask), targets))
+        }
+        Examples::Pairs { prompts, answers } => {
+            let side = |v: &[String]| -> Result<Tensor<2>> {
+                let chunk: Vec<&str> = batch.iter().map(|&i| v[i].as_str()).collect();
+                let (ids, mask) = encode(tokenizer, &chunk, device)?;
+                Ok(model.forward(ids, mask))
+            };
+            let scores = side(prompts)?.matmul(side(answers)?.transpose()).mul_scalar(PAIR_SCALE);
+            let targets = Tensor::<1, Int>::arange(0..batch.len() as i64, device);
+            Ok(loss.forward(scores, targets))
+        }
+    }
+}
+
+/// Held-out quality: accuracy of the labels, or how often a prompt's nearest answer (among the
+/// held-out answers) is its own.
+fn evaluate(model: &FineTuneModel, tokenizer: &Tokenizer, examples: &Examples, rows: &[usize], device: &Device) -> Result<f64> {
+    let outputs = |v: &[String]| -> Result<Vec<Vec<f32>>> {
+        let mut out = Vec::with_capacity(rows.len());
+        for chunk in rows.chunks(EVAL_BATCH) {
+            let texts: Vec<&str> = chunk.iter().map(|&i| v[i].as_str()).collect();
+            let (ids, mask) = encode(tokenizer, &texts, device)?;
+            let y = model.forward(ids, mask);
+            let width = y.dims()[1];
+            let values: Vec<f32> = y.into_data().try_to_vec::<f32>().map_err(|e| Error::Internal(format!("{e:?}")))?;
+            out.extend(values.chunks(width).map(<[f32]>::to_vec));
+        }
+        Ok(out)
+    };
+    let hits = match examples {
+        Examples::Labelled { texts, labels, .. } => {
+            outputs(texts)?.iter().zip(rows).filter(|(scores, i)| argmax(scores) == labels[**i]).count()
+        }
+        Examples::Pairs { prompts, answers } => {
+            let (p, a) = (outputs(prompts)?, outputs(answers)?);
+            p.iter()
+                .enumerate()
+                .filter(|(k, q)| {
+                    argmax(&a.iter().map(|v| v.iter().zip(q.iter()).map(|(x, y)| x * y).sum::<f32>()).collect::<Vec<_>>()) == *k
+                })
+                .count()
+        }
+    };
+    Ok(hits as f64 / rows.len().max(1) as f64)
+}
+
+fn argmax(v: &[f32]) -> usize {
+    v.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map_or(0, |(i, _)| i)
+}
+
+/// The share of the most common label among `rows` (what always guessing it scores).
+fn majority_share(examples: &Examples, rows: &[usize]) -> Option<f64> {
+    let Examples::Labelled { labels, names, .. } = examples else { return None };
+    let mut counts = vec![0usize; names.len()];
+    rows.iter().for_each(|&i| counts[labels[i]] += 1);
+    Some(*counts.iter().max()? as f64 / rows.len().max(1) as f64)
+}
+
+/// A fine-tuning run's base: the encoder loaded (with fresh adapters for LoRA) and a fresh head
+/// for classification, on `device`.
+pub fn prepare_model(
+    dir: &Path,
+    config: &BertConfig,
+    req: &FineTuneRequest,
+    examples: &Examples,
+    seed: u64,
+    device: &Device,
+) -> Result<FineTuneModel> {
+    let _guard = crate::nn::train::INIT_LOCK.lock();
+    device.seed(seed);
+    let blank = BertEncoder::new(config, device);
+    let mut encoder = weights::load(blank, config, &dir.join("model.safetensors"), device)?;
+    if req.method == Method::Lora {
+        encoder = encoder.with_lora(&req.lora, device);
+    }
+    let head = match examples {
+        Examples::Labelled { names, .. } => Some(finetuned::new_head(config, names.len(), device)),
+        Examples::Pairs { .. } => None,
+    };
+    Ok(FineTuneModel { encoder, head })
+}
+
+/// Fine-tunes a BERT from the model cache (registered as `text_finetune`). Inputs: `base_model` (default:
+/// the runner's default model), `training_type` (`standard`, `lora`, `qlora`; default `lora`),
+/// `text_column` (default `text`), `label_column` (default `label`), `threads`, `output_directory`
+/// (where the result is written besides the run's artifacts; set by 003's projects); the run's
+/// `dataset_id`. Hyperparameters: see [`parse`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TextFinetune;
+
+impl Task for TextFinetune {
+    fn validate(&self, submit: &TaskSubmit<'_>) -> Result<()> {
+        check(submit)
+    }
+
+    fn run(&self, ctx: &TaskContext) -> Result<TaskOutput> {
+        let started = Instant::now();
+        let run = ctx.run();
+        let mut inputs = run.inputs.clone();
+        let output_directory =
+            inputs.as_object_mut().and_then(|m| m.remove("output_directory")).and_then(|v| v.as_str().map(PathBuf::from));
+        let req = parse(&inputs, &run.hyperparams)?;
+        let (device, device_name) = device::resolve("device", ctx.device())?;
+        ctx.record_device(&device_name);
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let threads = req.threads.map_or_else(|| (cores / ctx.running_runs()).max(1), |t| t as usize);
+        tch::set_num_threads(threads as i32);
+        let name = req.base_model.clone().unwrap_or_else(|| ctx.default_model());
+        let base = base_snapshot(&ctx.model_cache_dir(), &name, "inputs.base_model")?;
+        let config = BertConfig::from_file(&base.join("config.json"))?;
+        check_length(&req, &config)?;
+        let tokenizer = load_tokenizer(&base, &config, req.max_length)?;
+        let id = run.dataset_id.as_deref().ok_or_else(|| Error::invalid("dataset_id", "is required"))?;
+        let seed = req.seed.unwrap_or_else(|| crate::tasks::simulator::fnv1a(run.id.as_bytes()));
+        let mut examples = examples(id, &ctx.dataset_table(id)?, req.text_column.as_deref(), req.label_column.as_deref())?;
+        if let Some(max_rows) = req.max_rows {
+            examples = sample(examples, max_rows, seed);
+        }
+        let (train, val) = train_test(examples.len(), req.train_split, seed);
+        let train_device = device.clone().autodiff();
+        let mut model = prepare_model(&base, &config, &req, &examples, seed, &train_device)?;
+        let trainable = trainable_params(&model);
+        let mut opt = AdamWConfig::new().with_weight_decay(0.01).init();
+        let steps_per_epoch = train.len().div_ceil(req.batch_size) as u64;
+        let total = steps_per_epoch * req.epochs;
+        let objective = examples.objective();
+        ctx.log(format!(
+            "{name}: {:?} fine-tuning for {objective:?} on {device_name} ({threads} threads): {trainable} of {} weights train; \
+             {} train and {} held-out examples, {steps_per_epoch} steps per epoch, seed {seed}",
+            req.method,
+            model.num_params(),
+            train.len(),
+            val.len()
+        ));
+        let manifest = Manifest {
+            base_model: name.clone(),
+            base_path: base.display().to_string(),
+            method: req.method,
+            objective,
+            labels: match &examples {
+                Examples::Labelled { names, .. } => names.clone(),
+                Examples::Pairs { .. } => Vec::new(),
+            },
+            max_length: req.max_length,
+            lora: (req.method == Method::Lora).then_some(req.lora),
+        };
+        let out_dir = ctx.artifact_dir()?.join("model");
+        let losses = super::StepLosses::new(ctx, total);
+        let metric_name = if objective == Objective::Classification { "val_accuracy" } else { "val_retrieval_accuracy" };
+        let (mut step, mut tokens, mut rows, mut last) = (0u64, 0usize, Vec::new(), f64::NAN);
+        let train_started = Instant::now();
+        for epoch in 1..=req.epochs as u32 {
+            let order = shuffled(train.len(), seed ^ u64::from(epoch));
+            let (mut sum, mut seen) = (0.0, 0usize);
+            for chunk in order.chunks(req.batch_size) {
+                ctx.check_cancelled()?;
+                let batch: Vec<usize> = chunk.iter().map(|&k| train[k]).collect();
+                let loss = batch_loss(&model, &tokenizer, &examples, &batch, &train_device)?;
+                let value = f64::from(loss.clone().into_scalar::<f32>());
+                let grads = GradientsParams::from_grads(loss.backward(), &model);
+                // Linear decay to zero over the run.
+                let lr = req.learning_rate * (1.0 - step as f64 / total as f64);
+                model = opt.step(lr, model, grads);
+                step += 1;
+                tokens += batch_tokens(&tokenizer, &examples, &batch);
+                sum += value;
+                seen += 1;
+                losses.push(step, epoch, value)?;
+            }
+            losses.flush(epoch)?;
+            let valid = model.valid();
+            last = evaluate(&valid, &tokenizer, &examples, &val, &device)?;
+            let train_loss = sum / seen.max(1) as f64;
+            ctx.metric("train_loss", u64::from(epoch), train_loss)?;
+            ctx.metric(metric_name, u64::from(epoch), last)?;
+            ctx.log(format!("epoch {epoch}: train loss {train_loss:.4}, {metric_name} {last:.4}"));
+            rows.push(json!({"epoch": epoch, "train_loss": train_loss, metric_name: last}));
+            // The directory is the checkpoint: each epoch replaces its files whole.
+            finetuned::save(&out_dir, &manifest, &valid)?;
+        }
+        let train_seconds = train_started.elapsed().as_secs_f64();
+        if let Some(dir) = &output_directory {
+            finetuned::save(dir, &manifest, &model.valid())?;
+        }
+        let mut metrics = Map::new();
+        metrics.insert(metric_name.into(), json!(last));
+        if let Some(share) = majority_share(&examples, &val) {
+            metrics.insert("majority_baseline".into(), json!(share));
+        }
+        metrics.insert("train_tokens_per_second".into(), json!(tokens as f64 / train_seconds.max(1e-9)));
+        metrics.insert("training_time".into(), json!(started.elapsed().as_secs_f64()));
+        let mut out = TaskOutput::default();
+        out.summary.insert("base_model".into(), json!(name));
+        out.summary.insert("training_type".into(), json!(manifest.method));
+        out.summary.insert("objective".into(), json!(objective));
+        out.summary.insert("labels".into(), json!(manifest.labels));
+        out.summary.insert("trainable_parameters".into(), json!(trainable));
+        out.summary.insert("parameters".into(), json!(model.num_params()));
+        out.summary.insert("train_examples".into(), json!(train.len()));
+        out.summary.insert("val_examples".into(), json!(val.len()));
+        out.summary.insert("epochs".into(), json!(req.epochs));
+        out.summary.insert("steps".into(), json!(step));
+        out.summary.insert("seed".into(), json!(seed));
+        out.summary.insert("device".into(), json!(device_name));
+        out.summary.extend(metrics.clone());
+        out.metrics = metrics;
+        out.rows = rows;
+        out.artifacts.insert("model_path".into(), json!(out_dir.display().to_string()));
+        if let Some(dir) = output_directory {
+            out.artifacts.insert("output_directory".into(), json!(dir.display().to_string()));
+        }
+        out.artifacts.insert("files".into(), json!(finetuned::expected_files(&manifest)));
+        out.artifacts.insert("framework".into(), json!("burn-0.22/libtorch-2.9.0"));
+        out.message = Some(format!("{:?} fine-tuning of {name}: {metric_name} {last:.3} on {} held-out examples", req.method, val.len()));
+        Ok(out)
+    }
+}
+
+/// Tokens in a batch (both sides of pairs), padding not counted.
+fn batch_tokens(tokenizer: &Tokenizer, examples: &Examples, batch: &[usize]) -> usize {
+    let count = |t: &str| tokenizer.encode(t, true).map_or(0, |e| e.get_attention_mask().iter().filter(|&&m| m == 1).count());
+    match examples {
+        Examples::Labelled { texts, .. } => batch.iter().map(|&i| count(&texts[i])).sum(),
+        Examples::Pairs { prompts, answers } => batch.iter().map(|&i| count(&prompts[i]) + count(&answers[i])).sum(),
+    }
+}
+
+/// The number of weights that train (those that require gradients).
+pub fn trainable_params(model: &FineTuneModel) -> usize {
+    struct Count(usize);
+    impl burn::module::ModuleVisitor for Count {
+        fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+            if param.is_require_grad() {
+                self.0 += param.shape().num_elements();
+            }
+        }
+    }
+    let mut count = Count(0);
+    model.visit(&mut count);
+    count.0
+}
+
+/// The checked inputs of a prediction.
+struct PredictRequest {
+    model_ref: String,
+    texts: Vec<String>,
+}
+
+fn parse_predict(inputs: &Value) -> Result<PredictRequest> {
+    const FIELD: &str = "inputs.input_data";
+    let mut f = Fields::new("inputs", inputs)?;
+    let model_ref = f.text("model_id")?.ok_or_else(|| Error::invalid("inputs.model_id", "is required: a text_finetune run"))?.to_owned();
+    let texts: Vec<String> = match f.required("input_data")? {
+        Value::String(s) => vec![s.clone()],
+        Value::Array(items) if !items.is_empty() && items.len() <= 1024 => items
+            .iter()
+            .enumerate()
+            .map(|(i, v)| v.as_str().map(str::to_owned).ok_or_else(|| Error::invalid(format!("{FIELD}[{i}]"), "must be a string")))
+            .collect::<Result<_>>()?,
+        _ => return Err(Error::invalid(FIELD, "must be a text or a list of 1 to 1024 texts")),
+    };
+    if let Some(i) = texts.iter().position(|t| t.trim().is_empty()) {
+        return Err(Error::invalid(format!("{FIELD}[{i}]"), "is empty"));
+    }
+    f.get("parameters");
+    f.finish()?;
+    Ok(PredictRequest { model_ref, texts })
+}
+
+/// Answers from a fine-tuned model (registered as `text_predict`): a label with its probabilities per
+/// text for a classifier, a unit embedding per text for a pairs-trained encoder. Inputs: `model_id`
+/// (a succeeded `text_finetune` run or a model promoted from one), `input_data` (a text or a list).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TextPredict;
+
+impl Task for TextPredict {
+    fn validate(&self, submit: &TaskSubmit<'_>) -> Result<()> {
+        let req = parse_predict(&submit.spec.inputs)?;
+        let path = super::saved_model_path(&req.model_ref, |id| submit.runner.get_run(id), |id| submit.runner.get_model(id))?;
+        finetuned::manifest(&path, "inputs.model_id").map(|_| ())
+    }
+
+    fn run(&self, ctx: &TaskContext) -> Result<TaskOutput> {
+        let req = parse_predict(ctx.inputs())?;
+        let path = super::saved_model_path(&req.model_ref, |id| ctx.get_run(id), |id| ctx.get_model(id))?;
+        let (device, device_name) = device::resolve("device", ctx.device())?;
+        ctx.record_device(&device_name);
+        let model = FineTuned::load(&path, &device)?;
+        let mut rows = Vec::with_capacity(req.texts.len());
+        for chunk in req.texts.chunks(EVAL_BATCH) {
+            ctx.check_cancelled()?;
+            for (text, output) in chunk.iter().zip(model.outputs(chunk)?) {
+                rows.push(match model.manifest.objective {
+                    Objective::Classification => {
+                        let probabilities = softmax(&output);
+                        let best = argmax(&probabilities);
+                        let by_label: Map<String, Value> =
+                            model.manifest.labels.iter().cloned().zip(probabilities.iter().map(|p| json!(p))).collect();
+                        json!({"text": text, "prediction": model.manifest.labels[best], "probabilities": by_label})
+                    }
+                    Objective::Pairs => json!({"text": text, "embedding": output}),
+                });
+            }
+            ctx.progress(100.0 * rows.len() as f64 / req.texts.len() as f64, None);
+        }
+        let mut out = TaskOutput::default();
+        out.summary.insert("model_id".into(), json!(req.model_ref));
+        out.summary.insert("predictions".into(), json!(rows.len()));
+        if let Some(first) = rows[0].get("prediction") {
+            out.summary.insert("prediction".into(), first.clone());
+        }
+        out.summary.insert("device".into(), json!(device_name));
+        out.rows = rows;
+        Ok(out)
+    }
+}
+
+fn softmax(scores: &[f32]) -> Vec<f32> {
+    let top = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let exp: Vec<f32> = scores.iter().map(|s| (s - top).exp()).collect();
+    let sum: f32 = exp.iter().sum();
+    exp.iter().map(|e| e / sum).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::tensor::Distribution;
+
+    use super::*;
+
+    fn tiny() -> BertConfig {
+        BertConfig {
+            vocab_size: 40,
+            hidden_size: 16,
+            num_hidden_layers: 2,
+            num_attention_heads: 2,
+            intermediate_size: 32,
+            max_position_embeddings: 12,
+            type_vocab_size: 2,
+            layer_norm_eps: 1e-12,
+            hidden_act: "gelu".into(),
+        }
+    }
+
+    fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+        t.into_data().try_to_vec::<f32>().unwrap()
+    }
+
+    /// Three AdamW steps on random tokens; the weights before and after.
+    fn steps(method: Method) -> (FineTuneModel, FineTuneModel) {
+        #[allow(deprecated)] // burn-tch is the backend this project builds on.
+        let device = Device::libtorch().autodiff();
+        let config = tiny();
+        let mut encoder = BertEncoder::new(&config, &device);
+        let lora = LoraConfig { r: 2, alpha: 4.0, dropout: 0.1 };
+        if method == Method::Lora {
+            encoder = encoder.with_lora(&lora, &device);
+        }
+        let mut model = FineTuneModel { encoder, head: Some(finetuned::new_head(&config, 3, &device)) };
+        let before = model.clone();
+        let mut opt = AdamWConfig::new().init();
+        let ids = Tensor::<2>::random([4, 6], Distribution::Uniform(0.0, 40.0), &device).int();
+        let mask = Tensor::<2>::ones([4, 6], &device);
+        let targets = Tensor::<1, Int>::from_data(TensorData::new(vec![0i64, 1, 2, 1], [4]), &device);
+        for _ in 0..3 {
+            let loss = CrossEntropyLossConfig::new().init(&device).forward(model.forward(ids.clone(), mask.clone()), targets.clone());
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            model = opt.step(1e-2, model, grads);
+        }
+        (before, model)
+    }
+
+    #[test]
+    fn lora_trains_only_adapters_and_the_head() {
+        let (before, after) = steps(Method::Lora);
+        let (b0, a0) = (&before.encoder.layers[0], &after.encoder.layers[0]);
+        for (x, y) in b0.linears().into_iter().zip(a0.linears()) {
+            assert_eq!(values(x.base.weight.val()), values(y.base.weight.val()), "base weights are frozen");
+            let (bx, by) = (x.adapter.as_ref().unwrap(), y.adapter.as_ref().unwrap());
+            assert_ne!(values(bx.b.val()), values(by.b.val()), "adapters train");
+        }
+        assert_eq!(values(before.encoder.embeddings.word.weight.val()), values(after.encoder.embeddings.word.weight.val()));
+        assert_eq!(values(b0.attention_norm.gamma.val()), values(a0.attention_norm.gamma.val()));
+        assert_ne!(values(before.head.unwrap().weight.val()), values(after.head.as_ref().unwrap().weight.val()), "the head trains");
+        let adapters = 2 * (4 * (16 * 2 + 2 * 16) + (16 * 2 + 2 * 32) + (32 * 2 + 2 * 16));
+        assert_eq!(trainable_params(&after), adapters + 16 * 3 + 3);
+    }
+
+    #[test]
+    fn standard_fine_tuning_trains_every_weight() {
+        let (before, after) = steps(Method::Standard);
+        let (b0, a0) = (&before.encoder.layers[0], &after.encoder.layers[0]);
+        assert_ne!(values(b0.query.base.weight.val()), values(a0.query.base.weight.val()));
+        assert_eq!(trainable_params(&after), after.num_params());
+    }
+
+    #[test]
+    fn examples_follow_the_dataset_shape() {
+        let table = |csv: &str| Table::parse(csv.as_bytes(), crate::domain::dataset::FileType::Csv).unwrap();
+        let labelled = examples("d", &table("text,label\nhello there,a\ncheap pills,b\n,a\nlunch?,a\n"), None, None).unwrap();
+        let Examples::Labelled { texts, labels, names } = labelled else { panic!("labelled") };
+        assert_eq!((texts.len(), labels, names), (3, vec![0, 1, 0], vec!["a".to_owned(), "b".to_owned()]));
+        let pairs = examples("d", &table("instruction,input,output\nAdd,2 and 3,5\nName a colour,,Red\n"), None, None).unwrap();
+        assert_eq!(
+            pairs,
+            Examples::Pairs { prompts: vec!["Add\n2 and 3".into(), "Name a colour".into()], answers: vec!["5".into(), "Red".into()] }
+        );
+        let chat = r#"messages
+"[{""role"":""user"",""content"":""Hi""},{""role"":""assistant"",""content"":""Hello!""}]"
+"[{""role"":""system"",""content"":""Be brief""},{""role"":""user"",""content"":""2+2?""},{""role"":""assistant"",""content"":""4""}]"
+"#;
+        let pairs = examples("d", &table(chat), None, None).unwrap();
+        assert_eq!(pairs, Examples::Pairs { prompts: vec!["Hi".into(), "2+2?".into()], answers: vec!["Hello!".into(), "4".into()] });
+        let err = |csv: &str, text: Option<&str>| examples("d", &table(csv), text, None).unwrap_err().field().map(str::to_owned);
+        assert_eq!(err("body,label\nx,a\ny,b\n", None).as_deref(), Some("inputs.text_column"));
+        assert_eq!(err("text,kind\nx,a\n", None).as_deref(), Some("inputs.label_column"));
+        assert_eq!(err("text,label\nx,a\ny,a\n", None).as_deref(), Some("inputs.label_column"), "one class");
+        assert_eq!(err("text,label\nx,a\n", None).as_deref(), Some("dataset_id"), "one example");
+        assert_eq!(err("messages\n\"not json\"\n", None).as_deref(), Some("dataset.rows[0].messages"));
+    }
+}
