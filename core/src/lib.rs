@@ -62,7 +62,7 @@ pub use domain::run::{LogLine, MetricPoint, Run, RunError, RunFilter, RunKind, R
 pub use error::{Error, ErrorCode, Result};
 pub use events::{Event, EventBody, Subscription};
 pub use executor::{Task, TaskContext, TaskOutput, TaskSubmit};
-pub use runner::{OutputDirCheck, Runner, RunnerOptions, TrainingJob};
+pub use runner::{FilesCheck, FineTuneJob, LoadingCheck, OutputDirCheck, ProjectValidation, Runner, RunnerOptions, TrainingJob};
 pub use store::Durability;
 
 /// The README's snippets run as doc tests.

@@ -1,18 +1,15 @@
 //! 003, the Model Training Manager (`/api/v1`): dataset uploads (multipart, parsed for real), training
 //! jobs by integer id (list, status, cancel), the stored configuration, the worker pool, projects with
-//! their trait allocations, output-directory checks and the local model cache. Errors: `{detail}`
-//! (a body that cannot be read: FastAPI's 422 list).
-//!
-//! Not served yet: `POST /jobs/` and a project's `start`/`validate`, which need the text fine-tuning
-//! engine (issue 6).
+//! their trait allocations (start, validate), output-directory checks and the local model cache.
+//! Errors: `{detail}` (a body that cannot be read: FastAPI's 422 list).
 
 use axum::extract::multipart::{Multipart, MultipartRejection};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use modelrunner::{
-    Allocation, ConfigPatch, Dataset, DatasetPatch, DatasetSpec, ErrorCode, PageRequest, Project, ProjectPatch, ProjectSpec, Run,
-    RunFilter, Runner, TrainingType, TraitSpec, TraitType,
+    Allocation, ConfigPatch, Dataset, DatasetPatch, DatasetSpec, ErrorCode, FineTuneJob, PageRequest, Project, ProjectPatch, ProjectSpec,
+    Run, RunFilter, Runner, TrainingType, TraitSpec, TraitType,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -51,7 +48,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(health))
         .routes(routes!(list_datasets, upload_dataset))
         .routes(routes!(get_dataset, update_dataset, delete_dataset))
-        .routes(routes!(list_jobs))
+        .routes(routes!(list_jobs, create_job))
         .routes(routes!(get_job))
         .routes(routes!(job_status))
         .routes(routes!(cancel_job))
@@ -62,6 +59,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(validate_model))
         .routes(routes!(available_models))
         .routes(routes!(get_project, update_project))
+        .routes(routes!(start_project))
+        .routes(routes!(validate_project))
 }
 
 fn ok(body: Value) -> Response {
@@ -207,8 +206,9 @@ fn job_json(run: &Run) -> Value {
         "description": run.description,
         "kind": run.kind,
         "task": run.task,
-        "training_type": run.inputs.get("training_type"),
-        "model_name": run.inputs.get("model_name").or(run.inputs.get("model_type")),
+        "training_type": run.inputs.get("training_type").cloned().or_else(|| (run.task.as_deref() == Some("text_index")).then(|| json!("rag"))),
+        "model_name": run.inputs.get("base_model").or(run.inputs.get("model_type")),
+        "dataset_key": run.dataset_id,
         "status": crate::jobs::job_status_name(run.status),
         "progress": f64::from(run.progress),
         "current_epoch": run.current_epoch.unwrap_or(0),
@@ -237,6 +237,48 @@ async fn list_jobs(State(state): State<AppState>, QueryParams(q, ..): QueryParam
     };
     let found = state.call(move |r| r.list_runs(&RunFilter { status, page: req, ..RunFilter::default() })).await?;
     Ok(ok(page_json(found.items.iter().map(job_json).collect(), found.total, page, size)))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+struct JobCreate {
+    name: String,
+    description: Option<String>,
+    dataset_id: i64,
+    #[schema(value_type = String)]
+    training_type: TrainingType,
+    model_name: String,
+    batch_size: Option<u64>,
+    learning_rate: Option<f64>,
+    epochs: Option<u64>,
+    lora_r: Option<u64>,
+    lora_alpha: Option<f64>,
+    lora_dropout: Option<f64>,
+}
+
+#[utoipa::path(post, path = "/jobs/", tag = "003 Model Training Manager", summary = "Create a training job (standard or qlora fine-tuning, rag indexing) on a dataset", request_body = JobCreate, responses((status = 201, description = "The job", body = serde_json::Value), (status = 400, description = "Invalid dataset or parameters", body = serde_json::Value)))]
+async fn create_job(State(state): State<AppState>, JsonBody(b, ..): JsonBody<Manager, JobCreate>) -> Result<Response> {
+    let run = state
+        .call(move |r| {
+            let dataset_id = r
+                .dataset_id_by_seq(b.dataset_id)
+                .map_err(|_| modelrunner::Error::invalid("dataset_id", format!("dataset {} does not exist", b.dataset_id)))?;
+            r.submit_fine_tune_job(FineTuneJob {
+                name: b.name,
+                description: b.description,
+                dataset_id,
+                training_type: b.training_type,
+                model_name: b.model_name,
+                batch_size: b.batch_size,
+                learning_rate: b.learning_rate,
+                epochs: b.epochs,
+                lora_r: b.lora_r,
+                lora_alpha: b.lora_alpha,
+                lora_dropout: b.lora_dropout,
+                submitted_by: None,
+            })
+        })
+        .await?;
+    Ok((StatusCode::CREATED, axum::Json(job_json(&run))).into_response())
 }
 
 fn run_by_seq(r: &Runner, seq: i64) -> modelrunner::Result<Run> {
@@ -350,6 +392,7 @@ fn project_json(r: &Runner, p: &Project) -> modelrunner::Result<Value> {
         "output_directory": p.output_directory,
         "status": p.status,
         "progress": p.progress,
+        "job_id": p.run_id.as_deref().map(|id| r.get_run(id).map(|run| run.seq)).transpose()?,
         "traits": traits,
         "created_at": p.created_at,
         "updated_at": p.updated_at,
@@ -444,6 +487,20 @@ async fn update_project(
     let seq = int_id(&id)?;
     let out = state.call(move |r| project_json(r, &r.update_project(&r.project_id_by_seq(seq)?, patch)?)).await?;
     Ok(ok(out))
+}
+
+#[utoipa::path(post, path = "/projects/{id}/start", tag = "003 Model Training Manager", summary = "Start a project's training (checks the model is in the local cache)", params(("id" = i64, Path, description = "Project id")), responses((status = 200, description = "The project, pending", body = serde_json::Value), (status = 400, description = "Model not available", body = serde_json::Value), (status = 404, description = "Unknown project", body = serde_json::Value)))]
+async fn start_project(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response> {
+    let seq = int_id(&id)?;
+    let out = state.call(move |r| project_json(r, &r.start_project(&r.project_id_by_seq(seq)?)?)).await?;
+    Ok(ok(out))
+}
+
+#[utoipa::path(post, path = "/projects/{id}/validate", tag = "003 Model Training Manager", summary = "Check the trained model: files present, weights load, a forward pass runs", params(("id" = i64, Path, description = "Project id")), responses((status = 200, description = "valid, files, loading, errors", body = serde_json::Value), (status = 404, description = "Unknown project", body = serde_json::Value)))]
+async fn validate_project(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response> {
+    let seq = int_id(&id)?;
+    let out = state.call(move |r| r.validate_project(&r.project_id_by_seq(seq)?)).await?;
+    Ok(ok(json!(out)))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

@@ -6,6 +6,8 @@ pub(crate) mod records;
 mod registry;
 
 pub use records::OutputDirCheck;
+mod projects;
+pub use projects::{FilesCheck, FineTuneJob, INDEX_FILE, LoadingCheck, ProjectValidation};
 mod runs;
 mod serving;
 

@@ -249,13 +249,17 @@ impl Runner {
     }
 
     /// A project by id.
+    /// Its status and progress are its latest run's.
     pub fn get_project(&self, id: &str) -> Result<Project> {
-        self.shared().store.read(|c| store::get_doc(c, id))
+        let project = self.shared().store.read(|c| store::get_doc(c, id))?;
+        self.with_run_state(project)
     }
 
     /// Projects, newest first.
     pub fn list_projects(&self, page: PageRequest) -> Result<Page<Project>> {
-        self.shared().store.read_tx(|c| store::list_docs(c, &[], page))
+        let mut found: Page<Project> = self.shared().store.read_tx(|c| store::list_docs(c, &[], page))?;
+        found.items = found.items.into_iter().map(|p| self.with_run_state(p)).collect::<Result<_>>()?;
+        Ok(found)
     }
 
     /// Changes a project's name or description (traits and datasets are fixed).

@@ -199,6 +199,7 @@ const TRAINABLE: &[(&str, &str)] = &[
     ("inception", "neural_train"),
     ("mobilenet", "neural_train"),
     ("efficientnet", "neural_train"),
+    ("bert", "text_finetune"),
     ("transformer", "gpt_train"),
     ("gpt", "gpt_train"),
 ];
@@ -217,14 +218,15 @@ impl Runner {
                 format!("no engine here trains {:?} yet; trainable model types: {}", job.model_type, known.join(", ")),
             ));
         };
-        let mut spec = RunSpec::task(RunKind::Train, *task)
+        let kind = if *task == "text_finetune" { RunKind::FineTune } else { RunKind::Train };
+        let mut spec = RunSpec::task(kind, *task)
             .with_inputs(json!({"model_type": model_type, "data_path": job.data_path}))
             .with_hyperparams(job.hyperparameters.unwrap_or_else(|| json!({})))
             .on_queue(route.queue, 0);
         spec.description = job.description;
         spec.submitted_by = job.submitted_by;
         spec.name = Some(format!("{model_type} ({})", route.rule));
-        if job.requires_gpu && matches!(*task, "neural_train" | "gpt_train") {
+        if job.requires_gpu && matches!(*task, "neural_train" | "gpt_train" | "text_finetune") {
             spec.device = Some("cuda:0".to_owned());
         }
         self.submit(spec).map_err(|e| match e {

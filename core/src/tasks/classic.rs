@@ -20,7 +20,7 @@ use crate::json_fields::Fields;
 
 /// Where a training table comes from.
 #[derive(Debug, Clone, PartialEq)]
-enum Source {
+pub(crate) enum Source {
     Dataset(String),
     File(PathBuf),
 }
@@ -42,7 +42,25 @@ fn parse_train(spec_inputs: &Value, hyperparams: &Value) -> Result<TrainRequest>
     Ok(TrainRequest { params: ClassicParams::parse(model_type, hyperparams)?, data_path })
 }
 
-fn source(dataset_id: Option<&str>, data_path: Option<&str>, resolve: impl Fn(&str) -> Result<PathBuf>) -> Result<Source> {
+impl Source {
+    /// The table: a stored dataset's (through `dataset`), or the file's.
+    pub(crate) fn table(&self, dataset: impl Fn(&str) -> Result<Table>) -> Result<Table> {
+        match self {
+            Self::Dataset(id) => dataset(id),
+            Self::File(path) => read_file(path),
+        }
+    }
+
+    /// How errors and logs name it.
+    pub(crate) fn name(&self) -> String {
+        match self {
+            Self::Dataset(id) => id.clone(),
+            Self::File(path) => path.display().to_string(),
+        }
+    }
+}
+
+pub(crate) fn source(dataset_id: Option<&str>, data_path: Option<&str>, resolve: impl Fn(&str) -> Result<PathBuf>) -> Result<Source> {
     match (dataset_id, data_path) {
         (Some(_), Some(_)) => Err(Error::invalid("inputs.data_path", "give a dataset_id or a data_path, not both")),
         (Some(id), None) => Ok(Source::Dataset(id.to_owned())),
@@ -60,7 +78,7 @@ fn file_type(path: &Path) -> Result<FileType> {
     }
 }
 
-fn read_file(path: &Path) -> Result<Table> {
+pub(crate) fn read_file(path: &Path) -> Result<Table> {
     Table::read(path, file_type(path)?).map_err(|e| match e {
         Error::Validation { reason, .. } => Error::invalid("data_path", format!("{}: {reason}", path.display())),
         other => other,
@@ -96,10 +114,7 @@ impl Task for ClassicTrain {
         let spec: &RunSpec = submit.spec;
         let req = parse_train(&spec.inputs, &spec.hyperparams)?;
         let src = source(spec.dataset_id.as_deref(), req.data_path.as_deref(), |p| submit.runner.resolve_data_path(p))?;
-        let table = match &src {
-            Source::Dataset(id) => submit.runner.dataset_table(id)?,
-            Source::File(path) => read_file(path)?,
-        };
+        let table = src.table(|id| submit.runner.dataset_table(id))?;
         prepare(&table, &req.params).map(|_| ())
     }
 
@@ -108,10 +123,7 @@ impl Task for ClassicTrain {
         let run = ctx.run();
         let req = parse_train(&run.inputs, &run.hyperparams)?;
         let src = source(run.dataset_id.as_deref(), req.data_path.as_deref(), |p| ctx.resolve_data_path(p))?;
-        let table = match &src {
-            Source::Dataset(id) => ctx.dataset_table(id)?,
-            Source::File(path) => read_file(path)?,
-        };
+        let table = src.table(|id| ctx.dataset_table(id))?;
         let data = prepare(&table, &req.params)?;
         let params = &req.params;
         let (train_rows, test_rows) = train_test(data.rows, params.train_split, params.random_state);

@@ -26,6 +26,7 @@ use crate::error::{Error, Result};
 use crate::executor::{Task, TaskContext, TaskOutput, TaskSubmit};
 use crate::json_fields::Fields;
 use crate::nn::device;
+use crate::tasks::classic::source;
 use crate::text::bert::{BertConfig, BertEncoder};
 use crate::text::encoder::{encode, load_tokenizer};
 use crate::text::finetuned::{self, FineTuneModel, FineTuned, Manifest, Method, Objective};
@@ -53,9 +54,14 @@ pub struct FineTuneRequest {
     pub train_split: f64,
     pub max_rows: Option<usize>,
     pub threads: Option<u64>,
+    /// Where the result is written besides the run's artifacts (inside the output root).
+    pub output_directory: Option<String>,
+    /// A CSV/JSON/JSONL file under the data root (002's jobs), instead of the run's dataset.
+    pub data_path: Option<String>,
 }
 
-/// Reads `inputs` (`base_model`, `training_type`, `text_column`, `label_column`, `threads`) and
+/// Reads `inputs` (`base_model`, `training_type`, `text_column`, `label_column`, `threads`,
+/// `output_directory`, `data_path`, `model_type`) and
 /// `hyperparams` (`epochs`, `batch_size`, `learning_rate`, `max_length`, `lora_r`, `lora_alpha`,
 /// `lora_dropout`, `seed`, `train_split`, `max_rows`).
 pub fn parse(inputs: &Value, hyperparams: &Value) -> Result<FineTuneRequest> {
@@ -71,6 +77,8 @@ pub fn parse(inputs: &Value, hyperparams: &Value) -> Result<FineTuneRequest> {
     let text_column = f.text("text_column")?.map(str::to_owned);
     let label_column = f.text("label_column")?.map(str::to_owned);
     let threads = f.uint("threads", 1..=256)?;
+    let output_directory = f.text("output_directory")?.map(str::to_owned);
+    let data_path = f.text("data_path")?.map(str::to_owned);
     let model_path = f.path("model_type");
     if let Some(t) = f.text("model_type")?
         && t != "bert"
@@ -112,6 +120,8 @@ pub fn parse(inputs: &Value, hyperparams: &Value) -> Result<FineTuneRequest> {
         train_split,
         max_rows,
         threads,
+        output_directory,
+        data_path,
     })
 }
 
@@ -148,6 +158,40 @@ impl Examples {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// The examples as JSON Lines a fine-tuning run reads back: `{text, label}` or
+    /// `{instruction, output}` rows.
+    pub fn to_jsonl(&self) -> String {
+        let rows: Vec<Value> = match self {
+            Self::Labelled { texts, labels, names } => {
+                texts.iter().zip(labels).map(|(t, &l)| json!({"text": t, "label": names[l]})).collect()
+            }
+            Self::Pairs { prompts, answers } => prompts.iter().zip(answers).map(|(p, a)| json!({"instruction": p, "output": a})).collect(),
+        };
+        rows.iter().map(|r| format!("{r}\n")).collect()
+    }
+
+    /// `other`'s examples after these; labels are matched by name. Labelled text and pairs do not mix:
+    /// `None`.
+    pub fn extend(self, other: Self) -> Option<Self> {
+        match (self, other) {
+            (Self::Labelled { mut texts, labels, names }, Self::Labelled { texts: t2, labels: l2, names: n2 }) => {
+                let mut all: Vec<String> = labels.iter().map(|&l| names[l].clone()).chain(l2.iter().map(|&l| n2[l].clone())).collect();
+                texts.extend(t2);
+                let mut names: Vec<String> = all.clone();
+                names.sort();
+                names.dedup();
+                let labels = all.drain(..).map(|n| names.binary_search(&n).unwrap_or_default()).collect();
+                Some(Self::Labelled { texts, labels, names })
+            }
+            (Self::Pairs { mut prompts, mut answers }, Self::Pairs { prompts: p2, answers: a2 }) => {
+                prompts.extend(p2);
+                answers.extend(a2);
+                Some(Self::Pairs { prompts, answers })
+            }
+            _ => None,
+        }
     }
 
     fn objective(&self) -> Objective {
@@ -254,7 +298,7 @@ pub fn examples(id: &str, table: &Table, text_column: Option<&str>, label_column
 }
 
 /// Takes at most `max_rows` examples, drawn with `seed`.
-fn sample(examples: Examples, max_rows: usize, seed: u64) -> Examples {
+pub fn sample(examples: Examples, max_rows: usize, seed: u64) -> Examples {
     if examples.len() <= max_rows {
         return examples;
     }
@@ -281,13 +325,21 @@ fn check(submit: &TaskSubmit<'_>) -> Result<()> {
     let dir = base_snapshot(&submit.runner.model_cache_dir(), &name, "inputs.base_model")?;
     let config = BertConfig::from_file(&dir.join("config.json"))?;
     check_length(&req, &config)?;
+    if let Some(out) = &req.output_directory {
+        let found = submit.runner.check_output_dir(out);
+        if !found.valid {
+            return Err(Error::invalid("inputs.output_directory", found.errors.join("; ")));
+        }
+    }
     load_tokenizer(&dir, &config, req.max_length)?;
-    let id = spec.dataset_id.as_deref().ok_or_else(|| Error::invalid("dataset_id", "is required: the examples to fine-tune on"))?;
-    let table = submit.runner.dataset_table(id).map_err(|e| match e {
-        Error::NotFound { .. } => Error::invalid("dataset_id", format!("no dataset has id {id:?}")),
-        other => other,
+    let src = source(spec.dataset_id.as_deref(), req.data_path.as_deref(), |p| submit.runner.resolve_data_path(p))?;
+    let table = src.table(|id| {
+        submit.runner.dataset_table(id).map_err(|e| match e {
+            Error::NotFound { .. } => Error::invalid("dataset_id", format!("no dataset has id {id:?}")),
+            other => other,
+        })
     })?;
-    examples(id, &table, req.text_column.as_deref(), req.label_column.as_deref()).map(|_| ())
+    examples(&src.name(), &table, req.text_column.as_deref(), req.label_column.as_deref()).map(|_| ())
 }
 
 fn check_length(req: &FineTuneRequest, config: &BertConfig) -> Result<()> {
@@ -396,7 +448,7 @@ pub fn prepare_model(
 /// the runner's default model), `training_type` (`standard`, `lora`, `qlora`; default `lora`),
 /// `text_column` (default `text`), `label_column` (default `label`), `threads`, `output_directory`
 /// (where the result is written besides the run's artifacts; set by 003's projects); the run's
-/// `dataset_id`. Hyperparameters: see [`parse`].
+/// `dataset_id`, or `data_path` (a CSV/JSON/JSONL file under the data root, as 002's jobs give it). Hyperparameters: see [`parse`].
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TextFinetune;
 
@@ -422,9 +474,10 @@ impl Task for TextFinetune {
         let config = BertConfig::from_file(&base.join("config.json"))?;
         check_length(&req, &config)?;
         let tokenizer = load_tokenizer(&base, &config, req.max_length)?;
-        let id = run.dataset_id.as_deref().ok_or_else(|| Error::invalid("dataset_id", "is required"))?;
+        let src = source(run.dataset_id.as_deref(), req.data_path.as_deref(), |p| ctx.resolve_data_path(p))?;
         let seed = req.seed.unwrap_or_else(|| crate::tasks::simulator::fnv1a(run.id.as_bytes()));
-        let mut examples = examples(id, &ctx.dataset_table(id)?, req.text_column.as_deref(), req.label_column.as_deref())?;
+        let table = src.table(|id| ctx.dataset_table(id))?;
+        let mut examples = examples(&src.name(), &table, req.text_column.as_deref(), req.label_column.as_deref())?;
         if let Some(max_rows) = req.max_rows {
             examples = sample(examples, max_rows, seed);
         }

@@ -42,14 +42,17 @@ struct Index {
 struct IndexRequest {
     base_model: Option<String>,
     text_column: String,
+    /// Where the index is also written (inside the output root; 003's projects set it).
+    output_directory: Option<String>,
 }
 
 fn parse_index(inputs: &Value) -> Result<IndexRequest> {
     let mut f = Fields::new("inputs", inputs)?;
     let base_model = f.text("base_model")?.map(str::to_owned);
     let text_column = f.text("text_column")?.unwrap_or(TEXT).to_owned();
+    let output_directory = f.text("output_directory")?.map(str::to_owned);
     f.finish()?;
-    Ok(IndexRequest { base_model, text_column })
+    Ok(IndexRequest { base_model, text_column, output_directory })
 }
 
 /// The snapshot directory of `name` in `cache`, or a validation error on `inputs.base_model`.
@@ -98,6 +101,12 @@ impl Task for TextIndex {
         if dataset.row_count == 0 {
             return Err(Error::invalid("dataset_id", format!("dataset {id} has no rows to index")));
         }
+        if let Some(out) = &req.output_directory {
+            let found = submit.runner.check_output_dir(out);
+            if !found.valid {
+                return Err(Error::invalid("inputs.output_directory", found.errors.join("; ")));
+            }
+        }
         let name = req.base_model.unwrap_or_else(|| submit.runner.config().default_model);
         snapshot(&submit.runner.model_cache_dir(), &name).map(|_| ())
     }
@@ -134,7 +143,7 @@ impl Task for TextIndex {
         let index = Index {
             base_model: name.clone(),
             model_path: dir.display().to_string(),
-            text_column: req.text_column,
+            text_column: req.text_column.clone(),
             dimension: encoder.dimension(),
             rows,
             documents,
@@ -142,7 +151,13 @@ impl Task for TextIndex {
         };
         let path = ctx.artifact_dir()?.join("index.json");
         let bytes = serde_json::to_vec(&index).map_err(|e| Error::Internal(format!("index: {e}")))?;
-        std::fs::write(&path, bytes).map_err(|e| Error::io(&path, e))?;
+        std::fs::write(&path, &bytes).map_err(|e| Error::io(&path, e))?;
+        if let Some(out) = &req.output_directory {
+            let target = Path::new(out).join(crate::runner::INDEX_FILE);
+            let partial = target.with_extension("partial");
+            std::fs::write(&partial, &bytes).map_err(|e| Error::io(&partial, e))?;
+            std::fs::rename(&partial, &target).map_err(|e| Error::io(&target, e))?;
+        }
         let skipped = table.rows.len() - index.documents.len();
         let mut out = TaskOutput { message: Some(format!("indexed {} documents", index.documents.len())), ..TaskOutput::default() };
         out.summary = json_map(json!({"documents": index.documents.len(), "skipped_rows": skipped, "dimension": index.dimension,
@@ -151,6 +166,24 @@ impl Task for TextIndex {
         out.artifacts = json_map(json!({"index_path": path.display().to_string(), "model_path": index.model_path}));
         Ok(out)
     }
+}
+
+/// Checks that the file at `path` is an index whose vectors fit its model.
+pub(crate) fn check_index(path: &Path) -> Result<()> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let index: Index =
+        serde_json::from_slice(&bytes).map_err(|e| Error::invalid("index", format!("{} is not an index: {e}", path.display())))?;
+    let config = crate::text::BertConfig::from_file(&Path::new(&index.model_path).join("config.json"))?;
+    if index.dimension != config.hidden_size || index.vectors.iter().any(|v| v.len() != index.dimension) {
+        return Err(Error::invalid("index", format!("{}: vectors do not match the model's size {}", path.display(), config.hidden_size)));
+    }
+    if index.vectors.len() != index.documents.len() {
+        return Err(Error::invalid(
+            "index",
+            format!("{}: {} vectors for {} documents", path.display(), index.vectors.len(), index.documents.len()),
+        ));
+    }
+    Ok(())
 }
 
 fn json_map(value: Value) -> Map<String, Value> {

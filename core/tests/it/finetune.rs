@@ -154,9 +154,8 @@ fn fine_tuning_refuses_bad_requests_before_anything_runs() {
     assert_eq!(field(json!({}), json!({"warmup": 3})).as_deref(), Some("hyperparams.warmup"));
     let empty = dataset(&r, "empty.csv", b"text,label\n");
     assert_eq!(finetune(&r, &empty.id, json!({}), json!({})).unwrap_err().field(), Some("dataset_id"));
-    let mut spec = RunSpec::task(RunKind::FineTune, "text_finetune");
-    spec.dataset_id = None;
-    assert_eq!(r.submit(spec).unwrap_err().field(), Some("dataset_id"));
+    let spec = RunSpec::task(RunKind::FineTune, "text_finetune");
+    assert_eq!(r.submit(spec).unwrap_err().field(), Some("inputs.data_path"), "a dataset_id or a data_path");
 
     // A snapshot whose tokenizer does not fit its config.
     let cache = tempfile::tempdir().unwrap();

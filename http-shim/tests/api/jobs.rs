@@ -103,8 +103,13 @@ async fn cancel_and_errors_follow_002() {
     let (code, body) = shim.post(&url, &json!({"data_path": "iris.csv"})).await;
     check(code, &body, 422);
     assert!(body["detail"].as_str().unwrap().contains("model_type"), "{body}");
+    // bert fine-tunes text: a table without text and label columns is refused, naming what is missing.
     let (code, body) = shim.post(&url, &json!({"model_type": "bert", "data_path": "iris.csv"})).await;
     check(code, &body, 422);
+    assert!(body["detail"].as_str().unwrap().contains("label_column"), "{body}");
+    let (code, body) = shim.post(&url, &json!({"model_type": "quantum_net", "data_path": "iris.csv"})).await;
+    check(code, &body, 422);
+    assert!(body["detail"].as_str().unwrap().contains("model_type"), "{body}");
     let (code, body) = shim.post(&url, &json!({"model_type": "svm", "data_path": "iris.csv", "framework_override": "jax"})).await;
     check(code, &body, 422);
     assert!(body["detail"].as_str().unwrap().contains("framework_override"), "{body}");

@@ -225,3 +225,176 @@ async fn jobs_config_and_workers() {
     let (code, health) = shim.get(&url(&shim, "/health")).await;
     assert_eq!((code, health["status"].as_str()), (200, Some("healthy")));
 }
+
+async fn upload_bytes(shim: &Shim, filename: &str, content: Vec<u8>) -> i64 {
+    let form = Form::new().text("name", filename.to_owned()).part("file", Part::bytes(content).file_name(filename.to_owned()));
+    let (code, d) = json(shim.http.post(url(shim, "/datasets/")).multipart(form).send().await.unwrap()).await;
+    assert_eq!(code, 201, "{d}");
+    d["id"].as_i64().unwrap()
+}
+
+/// A shim whose model cache is the real one (all-MiniLM-L6-v2 from the setup) and whose output root is
+/// a temporary directory.
+async fn start_real(out: &std::path::Path) -> Shim {
+    let shim = start_with(Settings::default(), HttpOptions::default()).await;
+    let (runner, root) = (shim.runner.clone(), out.display().to_string());
+    tokio::task::spawn_blocking(move || {
+        let cache = modelrunner::model_cache::default_dir().display().to_string();
+        runner.update_config(modelrunner::ConfigPatch { output_root: Some(root), model_cache: Some(cache), ..Default::default() }).unwrap()
+    })
+    .await
+    .unwrap();
+    shim
+}
+
+async fn wait_for(shim: &Shim, path: &str, done: &[&str]) -> Value {
+    for _ in 0..1200 {
+        let (code, body) = shim.get(&url(shim, path)).await;
+        assert_eq!(code, 200, "{body}");
+        if done.contains(&body["status"].as_str().unwrap_or_default()) {
+            return body;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    panic!("{path} did not finish");
+}
+
+const MINILM: &str = "sentence-transformers/all-MiniLM-L6-v2";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_qlora_job_fine_tunes_the_cached_model_on_an_uploaded_dataset() {
+    let out = tempfile::tempdir().unwrap();
+    let shim = start_real(out.path()).await;
+    // Real subject lines: the first and last 60 of the setup's SpamAssassin file (ham, then spam).
+    let path = std::env::var("MODELRUNNER_TEXTS_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| std::path::PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/modelrunner/spamassassin-0.2.3"));
+    let text = std::fs::read_to_string(path.join("spam_subjects.csv")).expect("run scripts/setup.sh first");
+    // One record per line: the setup folds each subject's whitespace.
+    let rows: Vec<&str> = text.lines().skip(1).collect();
+    let sample: Vec<&str> = std::iter::once("text,label").chain(rows.iter().take(60).chain(rows.iter().rev().take(60)).copied()).collect();
+    let dataset = upload_bytes(&shim, "subjects.csv", sample.join("\n").into_bytes()).await;
+
+    let job = json!({"name": "My Training Job", "description": "Fine-tuning with custom data", "dataset_id": dataset,
+                     "training_type": "qlora", "model_name": MINILM, "batch_size": 8, "learning_rate": 0.001, "epochs": 1,
+                     "lora_r": 4, "lora_alpha": 8, "lora_dropout": 0.05});
+    let (code, created) = shim.post(&url(&shim, "/jobs/"), &job).await;
+    assert_eq!(code, 201, "{created}");
+    assert_eq!((created["training_type"].as_str(), created["model_name"].as_str()), (Some("qlora"), Some(MINILM)));
+    assert!(matches!(created["status"].as_str(), Some("pending" | "running")), "{created}");
+    let id = created["id"].as_i64().unwrap();
+    let done = wait_for(&shim, &format!("/jobs/{id}/status"), &["completed", "failed", "cancelled"]).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    let (_, full) = shim.get(&url(&shim, &format!("/jobs/{id}"))).await;
+    assert!(full["metrics"]["val_accuracy"].as_f64().is_some(), "{full}");
+    assert_eq!(full["current_epoch"], 1);
+
+    let bad = |patch: Value| {
+        let mut body = job.clone();
+        body.as_object_mut().unwrap().extend(patch.as_object().unwrap().clone());
+        body
+    };
+    for (patch, needle) in [
+        (json!({"model_name": "meta-llama/Llama-3.2-3B-Instruct"}), "Model not available"),
+        (json!({"lora_r": 0}), "lora_r"),
+        (json!({"dataset_id": 999}), "dataset_id"),
+        (json!({"training_type": "dpo"}), "training_type"),
+    ] {
+        let (code, body) = shim.post(&url(&shim, "/jobs/"), &bad(patch.clone())).await;
+        assert!(code == 400 || code == 422, "{patch}: {code} {body}");
+        assert!(body["detail"].to_string().contains(needle), "{patch}: {body}");
+    }
+    let (_, list) = shim.get(&url(&shim, "/jobs/")).await;
+    assert_eq!(list["total"], 1, "refused jobs leave nothing behind");
+}
+
+fn instructions(pairs: &[(&str, &str)]) -> Vec<u8> {
+    pairs.iter().map(|(q, a)| format!("{}\n", json!({"instruction": q, "output": a}))).collect::<String>().into_bytes()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_project_starts_trains_its_mix_into_the_output_directory_and_validates() {
+    let out = tempfile::tempdir().unwrap();
+    let project_dir = out.path().join("my-project");
+    std::fs::create_dir_all(&project_dir).unwrap();
+    let shim = start_real(out.path()).await;
+    let reasoning = upload_bytes(
+        &shim,
+        "reasoning.jsonl",
+        instructions(&[
+            ("If all cats are mammals and Tom is a cat, what is Tom?", "Tom is a mammal."),
+            ("A train leaves at 3pm and travels for 2 hours. When does it arrive?", "It arrives at 5pm."),
+            ("Which is heavier, a kilogram of iron or a kilogram of feathers?", "They weigh the same: one kilogram each."),
+            ("If today is Monday, what day is it in three days?", "It will be Thursday."),
+            ("Is 17 a prime number?", "Yes, 17 has no divisors other than 1 and itself."),
+            ("What comes next: 2, 4, 8, 16?", "32, since each number doubles."),
+        ]),
+    )
+    .await;
+    let coding = upload_bytes(
+        &shim,
+        "coding.jsonl",
+        instructions(&[
+            ("Write a Python function that reverses a string.", "def reverse(s):\n    return s[::-1]"),
+            ("How do I read a file line by line in Rust?", "Use BufReader::new(File::open(path)?).lines()."),
+            ("What does SELECT COUNT(*) FROM users return?", "The number of rows in the users table."),
+            ("How do I create a virtual environment in Python?", "Run python -m venv .venv and activate it."),
+            ("Explain what a HashMap is.", "A map from keys to values with average constant-time lookup."),
+            ("How do I undo the last git commit but keep the changes?", "git reset --soft HEAD~1"),
+        ]),
+    )
+    .await;
+    let chats: String = [
+        ("What's the weather tool for?", "It returns the forecast for a city you name."),
+        ("Can you convert 10 miles to km?", "10 miles is about 16.1 kilometres."),
+        ("Search the docs for the install guide.", "The install guide is under Getting Started > Installation."),
+        ("Set a timer for ten minutes.", "Timer set for 10 minutes."),
+    ]
+    .iter()
+    .map(|(u, a)| format!("{}\n", json!({"messages": [{"role": "user", "content": u}, {"role": "assistant", "content": a}]})))
+    .collect();
+    let tools = upload_bytes(&shim, "tools.jsonl", chats.into_bytes()).await;
+    let body = |base: &str| {
+        json!({"name": "My Reasoning Project", "description": "Fine-tuning for reasoning tasks", "base_model": base,
+               "training_type": "standard", "max_rows": 15, "output_directory": project_dir.display().to_string(),
+               "traits": [{"trait_type": "reasoning", "datasets": [{"dataset_id": reasoning, "percentage": 100.0}]},
+                          {"trait_type": "coding", "datasets": [{"dataset_id": coding, "percentage": 100.0}]},
+                          {"trait_type": "general_tools", "datasets": [{"dataset_id": tools, "percentage": 100.0}]}]})
+    };
+    let (code, missing) = shim.post(&url(&shim, "/projects/"), &body("meta-llama/Llama-3.2-3B-Instruct")).await;
+    assert_eq!(code, 201, "{missing}");
+    let (code, refused) = shim.post(&url(&shim, &format!("/projects/{}/start", missing["id"])), &json!({})).await;
+    assert_eq!(code, 400, "{refused}");
+    assert!(refused["detail"].as_str().unwrap().contains("Model not available"), "{refused}");
+
+    let (code, project) = shim.post(&url(&shim, "/projects/"), &body(MINILM)).await;
+    assert_eq!(code, 201, "{project}");
+    let id = project["id"].as_i64().unwrap();
+    let (code, before) = shim.post(&url(&shim, &format!("/projects/{id}/validate")), &json!({})).await;
+    assert_eq!((code, before["valid"].as_bool()), (200, Some(false)), "nothing trained yet: {before}");
+    let (code, started) = shim.post(&url(&shim, &format!("/projects/{id}/start")), &json!({})).await;
+    assert_eq!(code, 200, "{started}");
+    assert!(matches!(started["status"].as_str(), Some("pending" | "running")), "{started}");
+    let (code, again) = shim.post(&url(&shim, &format!("/projects/{id}/start")), &json!({})).await;
+    assert!(code == 400 || code == 409, "a running project does not start twice: {code} {again}");
+    let done = wait_for(&shim, &format!("/projects/{id}"), &["completed", "failed", "cancelled"]).await;
+    assert_eq!((done["status"].as_str(), done["progress"].as_f64()), (Some("completed"), Some(100.0)), "{done}");
+    let (_, job) = shim.get(&url(&shim, &format!("/jobs/{}", done["job_id"]))).await;
+    assert_eq!(job["training_type"], "standard", "{job}");
+
+    let (code, check) = shim.post(&url(&shim, &format!("/projects/{id}/validate")), &json!({})).await;
+    assert_eq!(code, 200);
+    assert_eq!(
+        (check["valid"].as_bool(), check["files"]["valid"].as_bool(), check["loading"]["valid"].as_bool()),
+        (Some(true), Some(true), Some(true)),
+        "{check}"
+    );
+    let checked: Vec<&str> = check["files"]["files_checked"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    assert!(checked.contains(&"config.json") && checked.contains(&"tokenizer.json") && checked.contains(&"model.safetensors"), "{check}");
+    assert!(project_dir.join("model.safetensors").is_file());
+
+    // A damaged output no longer validates.
+    std::fs::write(project_dir.join("model.safetensors"), b"not weights").unwrap();
+    let (_, broken) = shim.post(&url(&shim, &format!("/projects/{id}/validate")), &json!({})).await;
+    assert_eq!((broken["valid"].as_bool(), broken["loading"]["valid"].as_bool()), (Some(false), Some(false)), "{broken}");
+}

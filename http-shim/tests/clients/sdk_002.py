@@ -68,8 +68,8 @@ def main() -> None:
     assert done["status"] == "completed", done
     assert done["result"]["predictions"][0]["prediction"] == "setosa", done
 
-    # A model type no engine here trains: 002's error shape, naming the field.
-    refused = client.submit_training_job(model_type="bert", data_path=data_path)
+    # A model type 002's table does not know: its error shape, naming the field.
+    refused = client.submit_training_job(model_type="quantum_net", data_path=data_path)
     assert refused["status_code"] == 422 and "model_type" in refused["detail"], refused
     print("ok")
 
