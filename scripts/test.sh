@@ -50,6 +50,7 @@ MR_BENCH_QUICK=1 cargo bench -p modelrunner-benches --bench classic_vs_sklearn
 MR_BENCH_QUICK=1 cargo bench -p modelrunner-benches --bench neural_throughput
 MR_BENCH_QUICK=1 cargo bench -p modelrunner-benches --bench http_status
 MR_BENCH_QUICK=1 cargo bench -p modelrunner-benches --bench text_throughput
+MR_BENCH_QUICK=1 cargo bench -p modelrunner-benches --bench bert_training
 
 # Every `test result:` line of cargo test, pytest's closing line and node --test's totals, summed.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed/) p += $(i-1); if ($(i) ~ /^failed/) f += $(i-1); if ($(i) ~ /^ignored/) s += $(i-1) } }

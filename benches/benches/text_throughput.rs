@@ -3,8 +3,7 @@
 //! PyTorch 2.9 eager (`benches/pytorch/minilm_throughput.py`), on the same texts — the sentences of the
 //! model's own model card — with the same batch size and thread count, interleaved by round. Prints
 //! tokens/s (real tokens, padding not counted; the tokenizers agree, as the text tests check) and the
-//! ratio ours/PyTorch. This is inference; the training-throughput goal (≥ 0.8×) waits for
-//! fine-tuning.
+//! ratio ours/PyTorch. This is inference; training throughput is `bert_training`.
 //!
 //! `cargo bench -p modelrunner-benches --bench text_throughput` (after `eval "$(scripts/setup.sh)"`;
 //! `MR_BENCH_QUICK=1` for a smoke run).

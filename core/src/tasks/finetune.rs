@@ -352,26 +352,33 @@ fn check_length(req: &FineTuneRequest, config: &BertConfig) -> Result<()> {
     Ok(())
 }
 
-/// The loss of one batch: cross-entropy of the labels, or of each prompt against the batch's answers.
-fn batch_loss(model: &FineTuneModel, tokenizer: &Tokenizer, examples: &Examples, batch: &[usize], device: &Device) -> Result<Tensor<1>> {
+/// The loss of one batch — cross-entropy of the labels, or of each prompt against the batch's
+/// answers — and the real tokens it read.
+fn batch_loss(
+    model: &FineTuneModel,
+    tokenizer: &Tokenizer,
+    examples: &Examples,
+    batch: &[usize],
+    device: &Device,
+) -> Result<(Tensor<1>, usize)> {
     let loss = CrossEntropyLossConfig::new().init(device);
+    let side = |v: &[String]| -> Result<(Tensor<2>, usize)> {
+        let chunk: Vec<&str> = batch.iter().map(|&i| v[i].as_str()).collect();
+        let encoded = encode(tokenizer, &chunk, device)?;
+        Ok((model.forward(encoded.ids, encoded.mask), encoded.tokens))
+    };
     match examples {
         Examples::Labelled { texts, labels, .. } => {
-            let chunk: Vec<&str> = batch.iter().map(|&i| texts[i].as_str()).collect();
-            let (ids, mask) = encode(tokenizer, &chunk, device)?;
+            let (scores, tokens) = side(texts)?;
             let targets: Vec<i64> = batch.iter().map(|&i| labels[i] as i64).collect();
             let targets = Tensor::<1, Int>::from_data(TensorData::new(targets, [batch.len()]), device);
-            Ok(loss.forward(model.forward(ids, mask), targets))
+            Ok((loss.forward(scores, targets), tokens))
         }
         Examples::Pairs { prompts, answers } => {
-            let side = |v: &[String]| -> Result<Tensor<2>> {
-                let chunk: Vec<&str> = batch.iter().map(|&i| v[i].as_str()).collect();
-                let (ids, mask) = encode(tokenizer, &chunk, device)?;
-                Ok(model.forward(ids, mask))
-            };
-            let scores = side(prompts)?.matmul(side(answers)?.transpose()).mul_scalar(PAIR_SCALE);
+            let ((p, p_tokens), (a, a_tokens)) = (side(prompts)?, side(answers)?);
+            let scores = p.matmul(a.transpose()).mul_scalar(PAIR_SCALE);
             let targets = Tensor::<1, Int>::arange(0..batch.len() as i64, device);
-            Ok(loss.forward(scores, targets))
+            Ok((loss.forward(scores, targets), p_tokens + a_tokens))
         }
     }
 }
@@ -383,8 +390,8 @@ fn evaluate(model: &FineTuneModel, tokenizer: &Tokenizer, examples: &Examples, r
         let mut out = Vec::with_capacity(rows.len());
         for chunk in rows.chunks(EVAL_BATCH) {
             let texts: Vec<&str> = chunk.iter().map(|&i| v[i].as_str()).collect();
-            let (ids, mask) = encode(tokenizer, &texts, device)?;
-            let y = model.forward(ids, mask);
+            let encoded = encode(tokenizer, &texts, device)?;
+            let y = model.forward(encoded.ids, encoded.mask);
             let width = y.dims()[1];
             let values: Vec<f32> = y.into_data().try_to_vec::<f32>().map_err(|e| Error::Internal(format!("{e:?}")))?;
             out.extend(values.chunks(width).map(<[f32]>::to_vec));
@@ -513,24 +520,27 @@ impl Task for TextFinetune {
         let losses = super::StepLosses::new(ctx, total);
         let metric_name = if objective == Objective::Classification { "val_accuracy" } else { "val_retrieval_accuracy" };
         let (mut step, mut tokens, mut rows, mut last) = (0u64, 0usize, Vec::new(), f64::NAN);
-        let train_started = Instant::now();
+        // Time in training steps (tokenizing, forward, backward, update), not in evaluation or saving.
+        let mut train_seconds = 0.0;
         for epoch in 1..=req.epochs as u32 {
             let order = shuffled(train.len(), seed ^ u64::from(epoch));
             let (mut sum, mut seen) = (0.0, 0usize);
             for chunk in order.chunks(req.batch_size) {
                 ctx.check_cancelled()?;
+                let step_started = Instant::now();
                 let batch: Vec<usize> = chunk.iter().map(|&k| train[k]).collect();
-                let loss = batch_loss(&model, &tokenizer, &examples, &batch, &train_device)?;
+                let (loss, batch_tokens) = batch_loss(&model, &tokenizer, &examples, &batch, &train_device)?;
                 let value = f64::from(loss.clone().into_scalar::<f32>());
                 let grads = GradientsParams::from_grads(loss.backward(), &model);
                 // Linear decay to zero over the run.
                 let lr = req.learning_rate * (1.0 - step as f64 / total as f64);
                 model = opt.step(lr, model, grads);
                 step += 1;
-                tokens += batch_tokens(&tokenizer, &examples, &batch);
+                tokens += batch_tokens;
                 sum += value;
                 seen += 1;
                 losses.push(step, epoch, value)?;
+                train_seconds += step_started.elapsed().as_secs_f64();
             }
             losses.flush(epoch)?;
             let valid = model.valid();
@@ -543,7 +553,6 @@ impl Task for TextFinetune {
             // The directory is the checkpoint: each epoch replaces its files whole.
             finetuned::save(&out_dir, &manifest, &valid)?;
         }
-        let train_seconds = train_started.elapsed().as_secs_f64();
         if let Some(dir) = &output_directory {
             finetuned::save(dir, &manifest, &model.valid())?;
         }
@@ -578,15 +587,6 @@ impl Task for TextFinetune {
         out.artifacts.insert("framework".into(), json!("burn-0.22/libtorch-2.9.0"));
         out.message = Some(format!("{:?} fine-tuning of {name}: {metric_name} {last:.3} on {} held-out examples", req.method, val.len()));
         Ok(out)
-    }
-}
-
-/// Tokens in a batch (both sides of pairs), padding not counted.
-fn batch_tokens(tokenizer: &Tokenizer, examples: &Examples, batch: &[usize]) -> usize {
-    let count = |t: &str| tokenizer.encode(t, true).map_or(0, |e| e.get_attention_mask().iter().filter(|&&m| m == 1).count());
-    match examples {
-        Examples::Labelled { texts, .. } => batch.iter().map(|&i| count(&texts[i])).sum(),
-        Examples::Pairs { prompts, answers } => batch.iter().map(|&i| count(&prompts[i]) + count(&answers[i])).sum(),
     }
 }
 

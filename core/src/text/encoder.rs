@@ -61,8 +61,8 @@ impl SentenceEncoder {
     }
 
     fn embed_batch<S: AsRef<str>>(&self, texts: &[S]) -> Result<Vec<Vec<f32>>> {
-        let (ids, mask) = encode(&self.tokenizer, texts, &self.device)?;
-        let mean = self.encoder.mean_pooled(ids, mask);
+        let batch = encode(&self.tokenizer, texts, &self.device)?;
+        let mean = self.encoder.mean_pooled(batch.ids, batch.mask);
         let norms = mean.clone().powi_scalar(2).sum_dim(1).sqrt().clamp_min(1e-12);
         let unit = mean / norms;
         let values: Vec<f32> = unit.into_data().try_to_vec::<f32>().map_err(|e| Error::Internal(format!("embeddings: {e:?}")))?;
@@ -91,16 +91,27 @@ pub(crate) fn load_tokenizer(dir: &Path, config: &BertConfig, max_length: usize)
     Ok(tokenizer)
 }
 
-/// Token ids and attention mask `[texts, tokens]` of a batch of texts.
-pub(crate) fn encode<S: AsRef<str>>(tokenizer: &Tokenizer, texts: &[S], device: &Device) -> Result<(Tensor<2, Int>, Tensor<2>)> {
+/// A tokenized batch.
+pub(crate) struct Batch {
+    /// Token ids `[texts, tokens]`, padded to the longest text.
+    pub ids: Tensor<2, Int>,
+    /// 1 on real tokens, 0 on padding.
+    pub mask: Tensor<2>,
+    /// Real tokens in the batch (padding not counted).
+    pub tokens: usize,
+}
+
+/// A batch of texts, tokenized onto `device`.
+pub(crate) fn encode<S: AsRef<str>>(tokenizer: &Tokenizer, texts: &[S], device: &Device) -> Result<Batch> {
     let inputs: Vec<&str> = texts.iter().map(AsRef::as_ref).collect();
     let encodings = tokenizer.encode_batch(inputs, true).map_err(|e| Error::invalid("texts", e.to_string()))?;
     let (batch, tokens) = (encodings.len(), encodings.first().map_or(0, |e| e.get_ids().len()));
     let ids: Vec<i64> = encodings.iter().flat_map(|e| e.get_ids().iter().map(|&i| i64::from(i))).collect();
     let mask: Vec<f32> = encodings.iter().flat_map(|e| e.get_attention_mask().iter().map(|&m| m as f32)).collect();
+    let real = mask.iter().filter(|&&m| m > 0.0).count();
     let ids = Tensor::<2, Int>::from_data(TensorData::new(ids, [batch, tokens]), device);
     let mask = Tensor::<2>::from_data(TensorData::new(mask, [batch, tokens]), device);
-    Ok((ids, mask))
+    Ok(Batch { ids, mask, tokens: real })
 }
 
 /// `max_seq_length` of a sentence-transformers snapshot, when it has one.

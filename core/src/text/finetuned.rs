@@ -196,8 +196,8 @@ impl FineTuned {
 
     /// The model's outputs for `texts` (see [`FineTuneModel::forward`]), one row per text.
     pub fn outputs<S: AsRef<str>>(&self, texts: &[S]) -> Result<Vec<Vec<f32>>> {
-        let (ids, mask) = encode(&self.tokenizer, texts, &self.device)?;
-        let out = self.model.forward(ids, mask);
+        let batch = encode(&self.tokenizer, texts, &self.device)?;
+        let out = self.model.forward(batch.ids, batch.mask);
         let width = out.dims()[1];
         let values: Vec<f32> = out.into_data().try_to_vec::<f32>().map_err(|e| Error::Internal(format!("outputs: {e:?}")))?;
         Ok(values.chunks(width).map(<[f32]>::to_vec).collect())
