@@ -98,7 +98,11 @@ impl Runner {
                 });
             }
         }
-        mix.ok_or_else(|| Error::invalid("traits", "the project has no datasets"))
+        let mix = mix.ok_or_else(|| Error::invalid("traits", "the project has no datasets"))?;
+        if mix.len() < 2 {
+            return Err(Error::invalid("traits", format!("the datasets give {} usable rows; training needs at least 2", mix.len())));
+        }
+        Ok(mix)
     }
 
     /// 003's `POST /projects/{id}/start`: checks that the base model is in the local cache ("Model not

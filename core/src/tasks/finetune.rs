@@ -291,6 +291,12 @@ pub fn examples(id: &str, table: &Table, text_column: Option<&str>, label_column
             ));
         }
     };
+    Ok(out)
+}
+
+/// [`examples`], at least two of them (one to train on, one to hold out).
+pub fn training_examples(id: &str, table: &Table, text_column: Option<&str>, label_column: Option<&str>) -> Result<Examples> {
+    let out = examples(id, table, text_column, label_column)?;
     if out.len() < 2 {
         return Err(Error::invalid("dataset_id", format!("dataset {id} has {} usable examples; fine-tuning needs at least 2", out.len())));
     }
@@ -339,7 +345,7 @@ fn check(submit: &TaskSubmit<'_>) -> Result<()> {
             other => other,
         })
     })?;
-    examples(&src.name(), &table, req.text_column.as_deref(), req.label_column.as_deref()).map(|_| ())
+    training_examples(&src.name(), &table, req.text_column.as_deref(), req.label_column.as_deref()).map(|_| ())
 }
 
 fn check_length(req: &FineTuneRequest, config: &BertConfig) -> Result<()> {
@@ -484,7 +490,7 @@ impl Task for TextFinetune {
         let src = source(run.dataset_id.as_deref(), req.data_path.as_deref(), |p| ctx.resolve_data_path(p))?;
         let seed = req.seed.unwrap_or_else(|| crate::tasks::simulator::fnv1a(run.id.as_bytes()));
         let table = src.table(|id| ctx.dataset_table(id))?;
-        let mut examples = examples(&src.name(), &table, req.text_column.as_deref(), req.label_column.as_deref())?;
+        let mut examples = training_examples(&src.name(), &table, req.text_column.as_deref(), req.label_column.as_deref())?;
         if let Some(max_rows) = req.max_rows {
             examples = sample(examples, max_rows, seed);
         }
@@ -776,7 +782,7 @@ mod tests {
 "#;
         let pairs = examples("d", &table(chat), None, None).unwrap();
         assert_eq!(pairs, Examples::Pairs { prompts: vec!["Hi".into(), "2+2?".into()], answers: vec!["Hello!".into(), "4".into()] });
-        let err = |csv: &str, text: Option<&str>| examples("d", &table(csv), text, None).unwrap_err().field().map(str::to_owned);
+        let err = |csv: &str, text: Option<&str>| training_examples("d", &table(csv), text, None).unwrap_err().field().map(str::to_owned);
         assert_eq!(err("body,label\nx,a\ny,b\n", None).as_deref(), Some("inputs.text_column"));
         assert_eq!(err("text,kind\nx,a\n", None).as_deref(), Some("inputs.label_column"));
         assert_eq!(err("text,label\nx,a\ny,a\n", None).as_deref(), Some("inputs.label_column"), "one class");

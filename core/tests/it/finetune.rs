@@ -174,3 +174,23 @@ fn fine_tuning_refuses_bad_requests_before_anything_runs() {
     assert!(e.to_string().contains("tokenizer/config mismatch"), "{e}");
     assert_eq!(r.list_runs(&Default::default()).unwrap().total, before, "nothing was stored");
 }
+
+#[test]
+fn a_running_fine_tune_cancels_between_steps() {
+    let r = runner();
+    let data = dataset(&r, "spam_subjects.csv", &std::fs::read(spam_subjects()).unwrap());
+    let run =
+        finetune(&r, &data.id, json!({"training_type": "standard"}), json!({"epochs": 3, "batch_size": 8, "max_length": 32})).unwrap();
+    let started = std::time::Instant::now();
+    while r.get_run(&run.id).unwrap().metrics.get("loss").is_none() {
+        assert!(started.elapsed() < Duration::from_secs(120), "no step ran");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    r.cancel_run(&run.id).unwrap();
+    let done = r.wait(&run.id, Duration::from_secs(60)).unwrap();
+    assert_eq!(done.status, RunStatus::Cancelled, "{:?}", done.error);
+    assert!(
+        done.finished_at.unwrap() - done.started_at.unwrap() < chrono::Duration::seconds(60),
+        "it stopped between steps, long before its 3 epochs"
+    );
+}

@@ -211,3 +211,58 @@ async fn an_image_training_job_trains_a_resnet_on_an_image_folder() {
     assert_eq!(code, 422, "{body}");
     assert!(body["detail"].as_str().unwrap().contains("num_classes"), "{body}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bert_job_fine_tunes_the_cached_model_on_a_text_file_and_classifies_text() {
+    let shim = start().await;
+    // Real subject lines under the data root: the first and last 80 of the setup's file (ham, then spam).
+    let texts = std::env::var("MODELRUNNER_TEXTS_DIR").expect("run `eval \"$(scripts/setup.sh)\"`");
+    let all = std::fs::read_to_string(std::path::Path::new(&texts).join("spam_subjects.csv")).unwrap();
+    let rows: Vec<&str> = all.lines().skip(1).collect();
+    let picked: Vec<&str> = std::iter::once("text,label").chain(rows.iter().take(80).chain(rows.iter().rev().take(80)).copied()).collect();
+    let root = tempfile::tempdir().unwrap();
+    std::fs::write(root.path().join("sentiment_analysis.csv"), picked.join("\n")).unwrap();
+    let (runner, dir) = (shim.runner.clone(), root.path().display().to_string());
+    tokio::task::spawn_blocking(move || {
+        runner.update_config(modelrunner::ConfigPatch { data_root: Some(dir), ..Default::default() }).unwrap()
+    })
+    .await
+    .unwrap();
+    // 002's own example, with one epoch and a shorter token limit.
+    let (code, job) = shim
+        .post(
+            &format!("{}/jobs/training", shim.main),
+            &json!({"model_type": "bert", "data_path": "sentiment_analysis.csv",
+                    "hyperparameters": {"epochs": 1, "learning_rate": 0.001, "batch_size": 16, "max_length": 64},
+                    "description": "Fine-tune BERT for sentiment analysis", "requires_gpu": false, "framework_override": "pytorch-2.1"}),
+        )
+        .await;
+    assert_eq!(code, 200, "{job}");
+    assert_eq!(job["queue"], "pytorch-2.1-cpu", "{job}");
+    let job_id = job["job_id"].as_str().unwrap().to_owned();
+    let mut done = Value::Null;
+    for _ in 0..2400 {
+        let (_, status) = shim.get(&format!("{}/jobs/{job_id}/status", shim.main)).await;
+        if matches!(status["status"].as_str(), Some("completed" | "failed" | "cancelled")) {
+            done = status;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(done["status"], "completed", "{done}");
+    assert!(done["result"]["metrics"]["val_accuracy"].as_f64().is_some(), "{done}");
+
+    // 002's text-classification example against the fine-tuned model.
+    let (code, inference) = shim
+        .post(
+            &format!("{}/jobs/inference", shim.main),
+            &json!({"model_id": job_id, "input_data": "This is a great product!", "parameters": {"temperature": 0.7, "max_length": 100}}),
+        )
+        .await;
+    assert_eq!(code, 200, "{inference}");
+    let answered = wait_job(&shim, inference["job_id"].as_str().unwrap()).await;
+    assert_eq!(answered["status"], "completed", "{answered}");
+    let prediction = &answered["result"]["predictions"][0];
+    assert!(matches!(prediction["prediction"].as_str(), Some("spam" | "ham")), "{answered}");
+    assert!(prediction["probabilities"]["spam"].as_f64().is_some(), "{answered}");
+}

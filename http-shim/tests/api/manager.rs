@@ -398,3 +398,34 @@ async fn a_project_starts_trains_its_mix_into_the_output_directory_and_validates
     let (_, broken) = shim.post(&url(&shim, &format!("/projects/{id}/validate")), &json!({})).await;
     assert_eq!((broken["valid"].as_bool(), broken["loading"]["valid"].as_bool()), (Some(false), Some(false)), "{broken}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rag_project_indexes_its_mix_into_the_output_directory() {
+    let out = tempfile::tempdir().unwrap();
+    let project_dir = out.path().join("rag");
+    std::fs::create_dir_all(&project_dir).unwrap();
+    let shim = start_real(out.path()).await;
+    let faq = instructions(&[
+        ("How do I change my password?", "Open Settings, choose Security and follow the reset link sent to your phone."),
+        ("When will I get my refund?", "Refunds reach the original payment method within five business days."),
+        ("What are your opening hours?", "The offices are open Monday to Friday from 9am to 5pm."),
+    ]);
+    let code_help = instructions(&[("How do I undo the last git commit?", "git reset --soft HEAD~1 keeps the changes staged.")]);
+    let (a, b) = (upload_bytes(&shim, "faq.jsonl", faq).await, upload_bytes(&shim, "git.jsonl", code_help).await);
+    let body = json!({"name": "Support search", "base_model": MINILM, "training_type": "rag", "output_directory": project_dir.display().to_string(),
+                      "traits": [{"trait_type": "general_tools", "datasets": [{"dataset_id": a, "percentage": 75.0}, {"dataset_id": b, "percentage": 25.0}]}]});
+    let (code, project) = shim.post(&url(&shim, "/projects/"), &body).await;
+    assert_eq!(code, 201, "{project}");
+    let id = project["id"].as_i64().unwrap();
+    let (code, started) = shim.post(&url(&shim, &format!("/projects/{id}/start")), &json!({})).await;
+    assert_eq!(code, 200, "{started}");
+    let done = wait_for(&shim, &format!("/projects/{id}"), &["completed", "failed", "cancelled"]).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    let (_, job) = shim.get(&url(&shim, &format!("/jobs/{}", done["job_id"]))).await;
+    assert_eq!(job["training_type"], "rag", "{job}");
+    let (code, check) = shim.post(&url(&shim, &format!("/projects/{id}/validate")), &json!({})).await;
+    assert_eq!((code, check["valid"].as_bool()), (200, Some(true)), "{check}");
+    assert_eq!(check["files"]["files_checked"], json!(["index.json"]));
+    let index: Value = serde_json::from_slice(&std::fs::read(project_dir.join("index.json")).unwrap()).unwrap();
+    assert_eq!(index["documents"].as_array().map(Vec::len), Some(4), "every answer of the mix is a document");
+}
