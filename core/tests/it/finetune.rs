@@ -194,3 +194,54 @@ fn a_running_fine_tune_cancels_between_steps() {
         "it stopped between steps, long before its 3 epochs"
     );
 }
+
+#[test]
+fn a_project_samples_its_mix_by_trait_and_percentage_the_same_way_each_start() {
+    use modelrunner::{Allocation, ProjectSpec, ProjectStatus, TraitSpec, TraitType};
+    let r = runner();
+    let out = tempfile::tempdir().unwrap();
+    r.update_config(ConfigPatch { output_root: Some(out.path().display().to_string()), ..Default::default() }).unwrap();
+    let pairs = |name: &str, n: usize| {
+        let rows: String = (0..n)
+            .map(|i| format!("{}\n", json!({"instruction": format!("{name} question {i}"), "output": format!("{name} answer {i}")})))
+            .collect();
+        dataset(&r, &format!("{name}.jsonl"), rows.as_bytes()).id
+    };
+    let (reasoning, coding, tools_a, tools_b) = (pairs("reasoning", 10), pairs("coding", 10), pairs("tools-a", 10), pairs("tools-b", 10));
+    let alloc = |id: &str, percentage: f64| Allocation { dataset_id: id.to_owned(), percentage };
+    let project = r
+        .create_project(ProjectSpec {
+            name: "mix".into(),
+            description: None,
+            base_model: "sentence-transformers/all-MiniLM-L6-v2".into(),
+            training_type: modelrunner::TrainingType::Qlora,
+            max_rows: Some(12),
+            output_directory: out.path().display().to_string(),
+            traits: vec![
+                TraitSpec { trait_type: TraitType::Reasoning, datasets: vec![alloc(&reasoning, 100.0)] },
+                TraitSpec { trait_type: TraitType::Coding, datasets: vec![alloc(&coding, 100.0)] },
+                TraitSpec { trait_type: TraitType::GeneralTools, datasets: vec![alloc(&tools_a, 75.0), alloc(&tools_b, 25.0)] },
+            ],
+        })
+        .unwrap();
+    let mix = |r: &Runner, run_id: &str| {
+        let run = r.get_run(run_id).unwrap();
+        let table = r.dataset_table(run.dataset_id.as_deref().unwrap()).unwrap();
+        let mut prompts: Vec<String> = table.rows.iter().map(|row| format!("{:?}", row[0])).collect();
+        prompts.sort();
+        prompts
+    };
+    let started = r.start_project(&project.id).unwrap();
+    let first_run = started.run_id.clone().unwrap();
+    assert!(matches!(r.start_project(&project.id).unwrap_err(), modelrunner::Error::Conflict(_)), "a running project does not start twice");
+    r.cancel_and_wait(&first_run, Duration::from_secs(60)).unwrap();
+    assert_eq!(r.get_project(&project.id).unwrap().status, ProjectStatus::Cancelled, "the project follows its run");
+    let first = mix(&r, &first_run);
+    // 12 rows over three traits: 4 each; the general trait's 4 split 75/25.
+    let count = |name: &str| first.iter().filter(|p| p.contains(&format!("{name} question"))).count();
+    assert_eq!((count("reasoning"), count("coding"), count("tools-a"), count("tools-b")), (4, 4, 3, 1), "{first:?}");
+    let again = r.start_project(&project.id).unwrap().run_id.unwrap();
+    assert_ne!(again, first_run);
+    assert_eq!(mix(&r, &again), first, "the same seed draws the same mix");
+    r.cancel_and_wait(&again, Duration::from_secs(60)).unwrap();
+}
