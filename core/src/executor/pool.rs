@@ -42,7 +42,9 @@ impl Pool {
     /// Starts `n` more workers.
     pub(crate) fn start(&self, n: usize) -> Result<()> {
         let mut slots = self.slots.lock();
-        slots.retain(|s| !s.finished());
+        // The new workers replace the stopped ones, and those asked to stop that have no run left
+        // (their threads end on their own).
+        slots.retain(|s| !s.finished() && !(s.stop.load(Ordering::Acquire) && s.info.lock().status != WorkerState::Busy));
         for _ in 0..n {
             let at = now();
             let info = Arc::new(Mutex::new(WorkerInfo {

@@ -1,6 +1,7 @@
-//! 003's training jobs (`POST /jobs/`) and project lifecycle: `start` samples the traits' datasets into one training mix and runs the
-//! project's fine-tuning (or, for `rag`, its index) into the output directory; a project's status and
-//! progress are its latest run's; `validate` checks the output directory's files and loads the model.
+//! 003's training jobs (`POST /jobs/`) and project lifecycle: `start` samples the traits' datasets into
+//! one training mix and runs the project's fine-tuning (or, for `rag`, its index) into the output
+//! directory; a project's status and progress are its latest run's; `validate` checks the output
+//! directory's files and loads the model.
 
 use std::path::Path;
 
@@ -84,7 +85,7 @@ impl Runner {
                 })?;
                 let quota = project.max_rows.map(|m| ((m as f64 / project.traits.len() as f64) * a.percentage / 100.0).floor() as usize);
                 let rows = match quota {
-                    Some(q) => finetune::sample(rows, q.max(1), seed ^ (i as u64) << 32 ^ j as u64),
+                    Some(q) => finetune::sample(rows, q.max(1), seed ^ ((i as u64) << 32) ^ j as u64),
                     None => rows,
                 };
                 mix = Some(match mix {
