@@ -1,11 +1,10 @@
-//! Fitting and using 002's classic models: for classes, a random forest of linfa decision trees, a
-//! one-vs-one multi-class SVM of linfa's C-SVC, and linfa's multinomial logistic regression; for
-//! values, smartcore's random forest regressor and linfa's ε-SVR. A fitted model serialises whole
+//! Fitting and using 002's classic models: for classes, a random forest of linfa decision trees,
+//! LIBSVM's C-SVC (one-vs-one across classes, through libsvm-rs), and linfa's logistic regression; for
+//! values, smartcore's random forest regressor and LIBSVM's ε-SVR. A fitted model serialises whole
 //! (JSON), with the encoding that turns raw input rows into features.
 
 use linfa::prelude::*;
 use linfa_logistic::{FittedLogisticRegression, LogisticRegression, MultiFittedLogisticRegression, MultiLogisticRegression};
-use linfa_svm::Svm;
 use linfa_trees::DecisionTree;
 use ndarray::{Array1, Array2, Axis};
 use rand08::SeedableRng;
@@ -14,7 +13,8 @@ use serde::{Deserialize, Serialize};
 use smartcore::ensemble::random_forest_regressor::{RandomForestRegressor, RandomForestRegressorParameters};
 use smartcore::linalg::basic::matrix::DenseMatrix;
 
-use super::params::{ClassicParams, Estimator, Gamma, Kernel, ModelType};
+use super::params::{ClassicParams, Estimator, ModelType};
+use super::svm::{LibSvm, SvmSettings};
 use crate::data::split::SplitMix64;
 use crate::data::tabular::ColumnEncoding;
 use crate::error::{Error, Result};
@@ -68,14 +68,6 @@ impl Scaler {
     }
 }
 
-/// One binary machine of the one-vs-one SVM: `true` votes for class `a`, `false` for `b`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PairMachine {
-    pub a: usize,
-    pub b: usize,
-    pub svm: Svm<f64, bool>,
-}
-
 /// The fitted estimator.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
@@ -85,10 +77,9 @@ pub enum Fitted {
         trees: Vec<DecisionTree<f64, usize>>,
         features: Vec<Vec<usize>>,
     },
-    /// Inputs are multiplied by `input_scale` (√gamma for the poly kernel) before the machines see them.
-    Svm {
-        input_scale: f64,
-        machines: Vec<PairMachine>,
+    /// LIBSVM's C-SVC on standardised inputs (its labels are the class indices).
+    Svc {
+        svm: LibSvm,
     },
     Logistic {
         model: MultiFittedLogisticRegression<f64, usize>,
@@ -103,10 +94,9 @@ pub enum Fitted {
     ForestRegressor {
         parts: Vec<ForestPart>,
     },
-    /// An ε-SVR on standardised inputs; `input_scale` as for the SVM.
+    /// LIBSVM's ε-SVR on standardised inputs.
     Svr {
-        input_scale: f64,
-        svm: Svm<f64, f64>,
+        svm: LibSvm,
     },
 }
 
@@ -166,20 +156,28 @@ impl TrainedModel {
             Estimator::Svm { c, kernel, gamma, tol, .. } => {
                 let scaler = Scaler::fit(&data.x);
                 let x = scaler.apply(&data.x);
-                let fitted = fit_svm(&x, &data.y, data.classes.len(), *c, *kernel, *gamma, *tol, progress)?;
-                (scaler, fitted)
+                if let Some(k) = (0..data.classes.len()).find(|k| !data.y.contains(k)) {
+                    return Err(Error::invalid("target_column", format!("class {:?} has no training rows", data.classes[k])));
+                }
+                let settings = SvmSettings { c: *c, kernel: *kernel, gamma: *gamma, tol: *tol };
+                let svm = LibSvm::fit_classifier(&x, &data.y, settings)?;
+                progress(1.0)?;
+                (scaler, Fitted::Svc { svm })
             }
             Estimator::LogisticRegression { c, penalized, max_iter, tol, fit_intercept } => {
                 let scaler = Scaler::fit(&data.x);
                 let x = scaler.apply(&data.x);
                 let alpha = if *penalized { 1.0 / c } else { 0.0 };
+                // scikit-learn stops when the gradient of its *mean* loss is below `tol`; linfa sums
+                // the loss over rows, so the same point has a gradient `n` times larger.
+                let tol = *tol * x.nrows() as f64;
                 let dataset = Dataset::new(x, Array1::from(data.y.clone()));
                 let failed = |e: linfa_logistic::error::Error| Error::Internal(format!("logistic regression did not fit: {e}"));
                 let fitted = if data.classes.len() == 2 {
                     let model = LogisticRegression::default()
                         .alpha(alpha)
                         .max_iterations(*max_iter)
-                        .gradient_tolerance(*tol)
+                        .gradient_tolerance(tol)
                         .with_intercept(*fit_intercept)
                         .fit(&dataset)
                         .map_err(failed)?;
@@ -188,7 +186,7 @@ impl TrainedModel {
                     let model = MultiLogisticRegression::default()
                         .alpha(alpha)
                         .max_iterations(*max_iter)
-                        .gradient_tolerance(*tol)
+                        .gradient_tolerance(tol)
                         .with_intercept(*fit_intercept)
                         .fit(&dataset)
                         .map_err(failed)?;
@@ -210,15 +208,10 @@ impl TrainedModel {
             Estimator::Svm { c, kernel, gamma, tol, epsilon } => {
                 let scaler = Scaler::fit(&data.x);
                 let x = scaler.apply(&data.x);
-                let (gamma, input_scale) = kernel_scale(&x, *kernel, *gamma);
-                let x = &x * input_scale;
-                // No shrinking: linfa-svm 0.8's shrinking step underflows its active count on SVR problems.
-                let base = Svm::<f64, f64>::params().c_svr(*c, Some(*epsilon)).eps(*tol).shrinking(false);
-                let svm = with_kernel(base, *kernel, gamma)
-                    .fit(&Dataset::new(x, Array1::from(data.y.clone())))
-                    .map_err(|e| Error::Internal(format!("SVR did not fit: {e}")))?;
+                let settings = SvmSettings { c: *c, kernel: *kernel, gamma: *gamma, tol: *tol };
+                let svm = LibSvm::fit_regressor(&x, &data.y, settings, *epsilon)?;
                 progress(1.0)?;
-                (scaler, Fitted::Svr { input_scale, svm })
+                (scaler, Fitted::Svr { svm })
             }
             Estimator::LogisticRegression { .. } => unreachable!("check_target refuses logistic regression on values"),
         };
@@ -260,11 +253,8 @@ impl TrainedModel {
                 }
                 Some(sum.into_iter().map(|s| s / total.max(1) as f64).collect())
             }
-            Fitted::Svr { input_scale, svm } => {
-                let out: Array1<f64> = svm.predict(&(&x * *input_scale));
-                Some(out.to_vec())
-            }
-            Fitted::Forest { .. } | Fitted::Svm { .. } | Fitted::Logistic { .. } | Fitted::BinaryLogistic { .. } => None,
+            Fitted::Svr { svm } => Some(svm.predict(&x)),
+            Fitted::Forest { .. } | Fitted::Svc { .. } | Fitted::Logistic { .. } | Fitted::BinaryLogistic { .. } => None,
         }
     }
 
@@ -277,17 +267,8 @@ impl TrainedModel {
                 let p = self.proba_scaled(&x).unwrap_or_else(|| Array2::zeros((x.nrows(), self.classes.len())));
                 p.rows().into_iter().map(|r| argmax(r.iter().copied())).collect()
             }
-            Fitted::Svm { input_scale, machines } => {
-                let x = &x * *input_scale;
-                let mut votes = Array2::<u32>::zeros((x.nrows(), self.classes.len()));
-                for m in machines {
-                    let out: Array1<bool> = m.svm.predict(&x);
-                    for (i, a_wins) in out.iter().enumerate() {
-                        votes[[i, if *a_wins { m.a } else { m.b }]] += 1;
-                    }
-                }
-                votes.rows().into_iter().map(|r| argmax(r.iter().map(|v| f64::from(*v)))).collect()
-            }
+            // LIBSVM's labels are the class indices it was trained on.
+            Fitted::Svc { svm } => svm.predict(&x).into_iter().map(|label| label.round() as usize).collect(),
         }
     }
 
@@ -330,7 +311,7 @@ impl TrainedModel {
                 }
                 Some(out)
             }
-            Fitted::Svm { .. } | Fitted::ForestRegressor { .. } | Fitted::Svr { .. } => None,
+            Fitted::Svc { .. } | Fitted::ForestRegressor { .. } | Fitted::Svr { .. } => None,
         }
     }
 
@@ -389,29 +370,6 @@ fn fit_forest_regressor(params: &ClassicParams, x: &Array2<f64>, y: &[f64], prog
     Ok(Fitted::ForestRegressor { parts })
 }
 
-/// The kernel's gamma for `x` (scikit-learn's `scale`/`auto`), and the input scale that gives the
-/// poly kernel its gamma.
-fn kernel_scale(x: &Array2<f64>, kernel: Kernel, gamma: Gamma) -> (f64, f64) {
-    let d = x.ncols().max(1) as f64;
-    let gamma = match gamma {
-        Gamma::Scale => {
-            let var = x.var(0.0);
-            if var > 0.0 { 1.0 / (d * var) } else { 1.0 }
-        }
-        Gamma::Auto => 1.0 / d,
-        Gamma::Value(g) => g,
-    };
-    (gamma, if matches!(kernel, Kernel::Poly { .. }) { gamma.sqrt() } else { 1.0 })
-}
-
-fn with_kernel<T>(base: linfa_svm::SvmParams<f64, T>, kernel: Kernel, gamma: f64) -> linfa_svm::SvmParams<f64, T> {
-    match kernel {
-        Kernel::Linear => base.linear_kernel(),
-        Kernel::Rbf => base.gaussian_kernel(1.0 / gamma),
-        Kernel::Poly { degree, coef0 } => base.polynomial_kernel(coef0, f64::from(degree)),
-    }
-}
-
 fn fit_forest(params: &ClassicParams, x: &Array2<f64>, y: &[usize], progress: Progress<'_>) -> Result<Fitted> {
     let Estimator::RandomForest { n_estimators, max_depth, min_samples_split, min_samples_leaf, max_features, bootstrap, .. } =
         params.estimator
@@ -440,37 +398,4 @@ fn fit_forest(params: &ClassicParams, x: &Array2<f64>, y: &[usize], progress: Pr
         progress((t + 1) as f64 / n_estimators as f64)?;
     }
     Ok(Fitted::Forest { trees, features })
-}
-
-#[allow(clippy::too_many_arguments)]
-fn fit_svm(
-    x: &Array2<f64>,
-    y: &[usize],
-    classes: usize,
-    c: f64,
-    kernel: Kernel,
-    gamma: Gamma,
-    tol: f64,
-    progress: Progress<'_>,
-) -> Result<Fitted> {
-    let (gamma, input_scale) = kernel_scale(x, kernel, gamma);
-    let x = x * input_scale;
-    let pairs: Vec<(usize, usize)> = (0..classes).flat_map(|a| (a + 1..classes).map(move |b| (a, b))).collect();
-    let mut machines = Vec::with_capacity(pairs.len());
-    for (i, &(a, b)) in pairs.iter().enumerate() {
-        let rows: Vec<usize> = (0..y.len()).filter(|&r| y[r] == a || y[r] == b).collect();
-        if rows.is_empty() {
-            return Err(Error::invalid("target_column", "a class has no training rows"));
-        }
-        let sub = x.select(Axis(0), &rows);
-        let targets = Array1::from(rows.iter().map(|&r| y[r] == a).collect::<Vec<_>>());
-        // Shrinking as libsvm does by default: same solution, fewer kernel rows touched.
-        let base = Svm::<f64, bool>::params().pos_neg_weights(c, c).eps(tol).shrinking(true);
-        let svm = with_kernel(base, kernel, gamma)
-            .fit(&Dataset::new(sub, targets))
-            .map_err(|e| Error::Internal(format!("SVM ({a} vs {b}) did not fit: {e}")))?;
-        machines.push(PairMachine { a, b, svm });
-        progress((i + 1) as f64 / pairs.len() as f64)?;
-    }
-    Ok(Fitted::Svm { input_scale, machines })
 }

@@ -44,7 +44,7 @@ impl Pool {
         let mut slots = self.slots.lock();
         // The new workers replace the stopped ones, and those asked to stop that have no run left
         // (their threads end on their own).
-        slots.retain(|s| !s.finished() && !(s.stop.load(Ordering::Acquire) && s.info.lock().status != WorkerState::Busy));
+        slots.retain(|s| !s.gone());
         for _ in 0..n {
             let at = now();
             let info = Arc::new(Mutex::new(WorkerInfo {
@@ -128,6 +128,11 @@ impl Pool {
 impl Slot {
     fn finished(&self) -> bool {
         self.thread.as_ref().is_none_or(JoinHandle::is_finished)
+    }
+
+    /// Ended, or asked to stop with no run left to finish.
+    fn gone(&self) -> bool {
+        self.finished() || (self.stop.load(Ordering::Acquire) && self.info.lock().status != WorkerState::Busy)
     }
 }
 
