@@ -46,9 +46,7 @@ fn examples(n: usize) -> Vec<(String, String)> {
 fn main() {
     let quick = std::env::var_os("MR_BENCH_QUICK").is_some();
     let (n, rounds) = if quick { (64, 1) } else { (512, 3) };
-    let found = model_cache::check(&model_cache::default_dir(), "sentence-transformers/all-MiniLM-L6-v2").expect("model cache");
-    let dir = PathBuf::from(found.path.expect("all-MiniLM-L6-v2: run `eval \"$(scripts/setup.sh)\"` first"));
-    let python = std::env::var("MODELRUNNER_PYTHON").expect("run `eval \"$(scripts/setup.sh)\"` first");
+    let (dir, python) = modelrunner_benches::minilm_and_python();
     let rows = examples(n);
 
     let runner = Runner::in_memory().expect("runner");

@@ -9,11 +9,9 @@
 //! `MR_BENCH_QUICK=1` for a smoke run).
 
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use modelrunner::model_cache;
 use modelrunner::text::SentenceEncoder;
 use serde_json::Value;
 
@@ -44,9 +42,7 @@ fn sentences(dir: &std::path::Path, limit: usize) -> Vec<String> {
 fn main() {
     let quick = std::env::var_os("MR_BENCH_QUICK").is_some();
     let (texts, rounds) = if quick { (64, 1) } else { (512, 5) };
-    let found = model_cache::check(&model_cache::default_dir(), "sentence-transformers/all-MiniLM-L6-v2").expect("model cache");
-    let dir = PathBuf::from(found.path.expect("all-MiniLM-L6-v2: run `eval \"$(scripts/setup.sh)\"` first"));
-    let python = std::env::var("MODELRUNNER_PYTHON").expect("run `eval \"$(scripts/setup.sh)\"` first");
+    let (dir, python) = modelrunner_benches::minilm_and_python();
     let texts = sentences(&dir, texts);
     tch::set_num_threads(THREADS as i32);
     #[allow(deprecated)] // burn-tch is the backend this project builds on.
