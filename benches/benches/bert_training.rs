@@ -9,14 +9,12 @@
 //! `cargo bench -p modelrunner-benches --bench bert_training` (after `eval "$(scripts/setup.sh)"`;
 //! `MR_BENCH_QUICK=1` for a smoke run).
 
-use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use modelrunner::data::split::{shuffled, train_test};
 use modelrunner::{ConfigPatch, DatasetSpec, RunKind, RunSpec, RunStatus, Runner, model_cache};
-use serde_json::{Value, json};
+use serde_json::json;
 
 const BATCH: usize = 16;
 const THREADS: usize = 2;
@@ -68,30 +66,13 @@ fn main() {
     names.dedup();
     let texts: Vec<&str> = order.iter().map(|&i| rows[i].0.as_str()).collect();
     let labels: Vec<usize> = order.iter().map(|&i| names.binary_search(&rows[i].1.as_str()).unwrap()).collect();
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("pytorch/minilm_train.py");
 
     let (mut ours, mut theirs) = (Vec::new(), Vec::new());
     for round in 0..rounds {
-        let mut child = Command::new(&python)
-            .arg(&script)
-            .args([
-                dir.to_string_lossy().into_owned(),
-                BATCH.to_string(),
-                THREADS.to_string(),
-                MAX_LENGTH.to_string(),
-                LEARNING_RATE.to_string(),
-            ])
-            .env("HF_HUB_OFFLINE", "1")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the PyTorch side runs");
+        let args =
+            [dir.to_string_lossy().into_owned(), BATCH.to_string(), THREADS.to_string(), MAX_LENGTH.to_string(), LEARNING_RATE.to_string()];
         let input = json!({"texts": texts, "labels": labels}).to_string();
-        child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("examples");
-        let out = child.wait_with_output().expect("the PyTorch side ends");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        let line: Value = serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().last().unwrap_or_default()).expect("JSON");
+        let line = modelrunner_benches::run_python_peer(&python, "pytorch/minilm_train.py", &args, &input);
         let torch_rate = line["tokens"].as_f64().unwrap() / line["seconds"].as_f64().unwrap();
         theirs.push(torch_rate);
 

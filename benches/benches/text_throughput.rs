@@ -8,12 +8,9 @@
 //! `cargo bench -p modelrunner-benches --bench text_throughput` (after `eval "$(scripts/setup.sh)"`;
 //! `MR_BENCH_QUICK=1` for a smoke run).
 
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use modelrunner::text::SentenceEncoder;
-use serde_json::Value;
 
 const BATCH: usize = 32;
 const THREADS: usize = 2;
@@ -48,23 +45,12 @@ fn main() {
     #[allow(deprecated)] // burn-tch is the backend this project builds on.
     let encoder = SentenceEncoder::load(&dir, &burn::tensor::Device::libtorch()).expect("the encoder loads");
     encoder.embed(&texts[..BATCH.min(texts.len())]).expect("warm-up");
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("pytorch/minilm_throughput.py");
 
     let (mut ours, mut theirs) = (Vec::new(), Vec::new());
     for round in 0..rounds {
-        let mut child = Command::new(&python)
-            .arg(&script)
-            .args([dir.to_string_lossy().into_owned(), BATCH.to_string(), THREADS.to_string(), "1".into()])
-            .env("HF_HUB_OFFLINE", "1")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the PyTorch side runs");
-        child.stdin.take().expect("stdin").write_all(serde_json::to_string(&texts).expect("JSON").as_bytes()).expect("texts");
-        let out = child.wait_with_output().expect("the PyTorch side ends");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        let line: Value = serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().last().unwrap_or_default()).expect("JSON");
+        let args = [dir.to_string_lossy().into_owned(), BATCH.to_string(), THREADS.to_string(), "1".into()];
+        let input = serde_json::to_string(&texts).expect("JSON");
+        let line = modelrunner_benches::run_python_peer(&python, "pytorch/minilm_throughput.py", &args, &input);
         let tokens = line["tokens"].as_f64().expect("tokens");
         theirs.push(tokens / line["seconds"].as_f64().expect("seconds"));
 
