@@ -21,7 +21,6 @@ use serde_json::{Map, Value, json};
 use tokenizers::Tokenizer;
 
 use crate::data::split::{shuffled, train_test};
-use crate::data::tabular::{Cell, Table};
 use crate::error::{Error, Result};
 use crate::executor::{Task, TaskContext, TaskOutput, TaskSubmit};
 use crate::json_fields::Fields;
@@ -29,9 +28,15 @@ use crate::nn::device;
 use crate::tasks::classic::source;
 use crate::text::bert::{BertConfig, BertEncoder};
 use crate::text::encoder::{encode, load_tokenizer};
-use crate::text::finetuned::{self, FineTuneModel, FineTuned, Manifest, Method, Objective};
+use crate::text::finetuned::{self, FineTuneModel, Manifest, Method, Objective};
 use crate::text::lora::LoraConfig;
 use crate::text::weights;
+
+mod examples;
+mod predict;
+
+pub use examples::{Examples, examples, sample, training_examples};
+pub use predict::TextPredict;
 
 /// Similarity scale of the pairs objective (sentence-transformers' MultipleNegativesRankingLoss).
 const PAIR_SCALE: f64 = 20.0;
@@ -141,185 +146,6 @@ pub fn base_snapshot(cache: &Path, name: &str, field: &str) -> Result<PathBuf> {
     }
 }
 
-/// What a dataset teaches.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Examples {
-    Labelled { texts: Vec<String>, labels: Vec<usize>, names: Vec<String> },
-    Pairs { prompts: Vec<String>, answers: Vec<String> },
-}
-
-impl Examples {
-    pub fn len(&self) -> usize {
-        match self {
-            Self::Labelled { texts, .. } => texts.len(),
-            Self::Pairs { prompts, .. } => prompts.len(),
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// The examples as JSON Lines a fine-tuning run reads back: `{text, label}` or
-    /// `{instruction, output}` rows.
-    pub fn to_jsonl(&self) -> String {
-        let rows: Vec<Value> = match self {
-            Self::Labelled { texts, labels, names } => {
-                texts.iter().zip(labels).map(|(t, &l)| json!({"text": t, "label": names[l]})).collect()
-            }
-            Self::Pairs { prompts, answers } => prompts.iter().zip(answers).map(|(p, a)| json!({"instruction": p, "output": a})).collect(),
-        };
-        rows.iter().map(|r| format!("{r}\n")).collect()
-    }
-
-    /// `other`'s examples after these; labels are matched by name. Labelled text and pairs do not mix:
-    /// `None`.
-    pub fn extend(self, other: Self) -> Option<Self> {
-        match (self, other) {
-            (Self::Labelled { mut texts, labels, names }, Self::Labelled { texts: t2, labels: l2, names: n2 }) => {
-                let mut all: Vec<String> = labels.iter().map(|&l| names[l].clone()).chain(l2.iter().map(|&l| n2[l].clone())).collect();
-                texts.extend(t2);
-                let mut names: Vec<String> = all.clone();
-                names.sort();
-                names.dedup();
-                let labels = all.drain(..).map(|n| names.binary_search(&n).unwrap_or_default()).collect();
-                Some(Self::Labelled { texts, labels, names })
-            }
-            (Self::Pairs { mut prompts, mut answers }, Self::Pairs { prompts: p2, answers: a2 }) => {
-                prompts.extend(p2);
-                answers.extend(a2);
-                Some(Self::Pairs { prompts, answers })
-            }
-            _ => None,
-        }
-    }
-
-    fn objective(&self) -> Objective {
-        match self {
-            Self::Labelled { .. } => Objective::Classification,
-            Self::Pairs { .. } => Objective::Pairs,
-        }
-    }
-}
-
-fn text_of(cell: &Cell) -> Option<String> {
-    let text = cell.label();
-    (!text.trim().is_empty()).then_some(text)
-}
-
-/// The prompt/answer pairs of a chat: each user turn with the assistant turn that answers it.
-fn chat_pairs(cell: &Cell, row: usize, out: &mut (Vec<String>, Vec<String>)) -> Result<()> {
-    let Some(text) = text_of(cell) else { return Ok(()) };
-    let field = || format!("dataset.rows[{row}].messages");
-    let messages: Vec<Value> = serde_json::from_str(&text).map_err(|e| Error::invalid(field(), format!("is not a JSON list: {e}")))?;
-    let turn = |m: &Value| -> Result<(String, String)> {
-        let get = |k: &str| m.get(k).and_then(Value::as_str).map(str::to_owned);
-        match (get("role"), get("content")) {
-            (Some(role), Some(content)) => Ok((role, content)),
-            _ => Err(Error::invalid(field(), "every message needs a role and a content string")),
-        }
-    };
-    let turns = messages.iter().map(turn).collect::<Result<Vec<_>>>()?;
-    for pair in turns.windows(2) {
-        if pair[0].0 == "user" && pair[1].0 == "assistant" && !pair[0].1.trim().is_empty() && !pair[1].1.trim().is_empty() {
-            out.0.push(pair[0].1.clone());
-            out.1.push(pair[1].1.clone());
-        }
-    }
-    Ok(())
-}
-
-/// The examples of dataset `id`: labelled texts when it has the label column (default `label`),
-/// else instruction pairs, else chat pairs. Rows with an empty text or label are skipped.
-pub fn examples(id: &str, table: &Table, text_column: Option<&str>, label_column: Option<&str>) -> Result<Examples> {
-    let find = |name: &str| table.column(name);
-    let listing = || table.columns.join(", ");
-    let text_name = text_column.unwrap_or("text");
-    let label_name = label_column.unwrap_or("label");
-    let out = match (find(label_name), find("instruction"), find("output"), find("messages")) {
-        (Some(label), ..) => {
-            let text = find(text_name).ok_or_else(|| {
-                Error::invalid("inputs.text_column", format!("dataset {id} has no text column {text_name:?} (its columns: {})", listing()))
-            })?;
-            let mut pairs: Vec<(String, String)> =
-                table.rows.iter().filter_map(|r| Some((text_of(r.get(text)?)?, text_of(r.get(label)?)?.trim().to_owned()))).collect();
-            let mut names: Vec<String> = pairs.iter().map(|p| p.1.clone()).collect();
-            names.sort();
-            names.dedup();
-            if pairs.len() >= 2 && names.len() < 2 {
-                return Err(Error::invalid(
-                    "inputs.label_column",
-                    format!("column {label_name:?} of dataset {id} has one class ({}); a classifier needs two or more", names[0]),
-                ));
-            }
-            let labels = pairs.iter().map(|p| names.binary_search(&p.1).unwrap_or_default()).collect();
-            let texts = pairs.drain(..).map(|p| p.0).collect();
-            Examples::Labelled { texts, labels, names }
-        }
-        (None, Some(instruction), Some(output), _) if label_column.is_none() => {
-            let input = find("input");
-            let (prompts, answers) = table
-                .rows
-                .iter()
-                .filter_map(|r| {
-                    let mut prompt = text_of(r.get(instruction)?)?;
-                    if let Some(extra) = input.and_then(|j| r.get(j)).and_then(text_of) {
-                        prompt = format!("{prompt}\n{extra}");
-                    }
-                    Some((prompt, text_of(r.get(output)?)?))
-                })
-                .unzip();
-            Examples::Pairs { prompts, answers }
-        }
-        (None, _, _, Some(messages)) if label_column.is_none() => {
-            let mut out = (Vec::new(), Vec::new());
-            for (i, row) in table.rows.iter().enumerate() {
-                if let Some(cell) = row.get(messages) {
-                    chat_pairs(cell, i, &mut out)?;
-                }
-            }
-            Examples::Pairs { prompts: out.0, answers: out.1 }
-        }
-        _ => {
-            return Err(Error::invalid(
-                "inputs.label_column",
-                format!(
-                    "dataset {id} has no label column {label_name:?} (its columns: {}); fine-tuning reads text and label columns, \
-                     instruction and output columns, or a messages column",
-                    listing()
-                ),
-            ));
-        }
-    };
-    Ok(out)
-}
-
-/// [`examples`], at least two of them (one to train on, one to hold out).
-pub fn training_examples(id: &str, table: &Table, text_column: Option<&str>, label_column: Option<&str>) -> Result<Examples> {
-    let out = examples(id, table, text_column, label_column)?;
-    if out.len() < 2 {
-        return Err(Error::invalid("dataset_id", format!("dataset {id} has {} usable examples; fine-tuning needs at least 2", out.len())));
-    }
-    Ok(out)
-}
-
-/// Takes at most `max_rows` examples, drawn with `seed`.
-pub fn sample(examples: Examples, max_rows: usize, seed: u64) -> Examples {
-    if examples.len() <= max_rows {
-        return examples;
-    }
-    let mut keep = shuffled(examples.len(), seed);
-    keep.truncate(max_rows);
-    keep.sort_unstable();
-    let pick = |v: &[String]| keep.iter().map(|&i| v[i].clone()).collect::<Vec<_>>();
-    match examples {
-        Examples::Labelled { texts, labels, names } => {
-            Examples::Labelled { texts: pick(&texts), labels: keep.iter().map(|&i| labels[i]).collect(), names }
-        }
-        Examples::Pairs { prompts, answers } => Examples::Pairs { prompts: pick(&prompts), answers: pick(&answers) },
-    }
-}
-
 /// Everything a submit checks before a fine-tuning run is accepted: the request, the base model,
 /// its config/tokenizer, and the dataset's examples.
 fn check(submit: &TaskSubmit<'_>) -> Result<()> {
@@ -421,7 +247,7 @@ fn evaluate(model: &FineTuneModel, tokenizer: &Tokenizer, examples: &Examples, r
     Ok(hits as f64 / rows.len().max(1) as f64)
 }
 
-fn argmax(v: &[f32]) -> usize {
+pub(super) fn argmax(v: &[f32]) -> usize {
     v.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map_or(0, |(i, _)| i)
 }
 
@@ -611,88 +437,6 @@ pub fn trainable_params(model: &FineTuneModel) -> usize {
     count.0
 }
 
-/// The checked inputs of a prediction.
-struct PredictRequest {
-    model_ref: String,
-    texts: Vec<String>,
-}
-
-fn parse_predict(inputs: &Value) -> Result<PredictRequest> {
-    const FIELD: &str = "inputs.input_data";
-    let mut f = Fields::new("inputs", inputs)?;
-    let model_ref = f.text("model_id")?.ok_or_else(|| Error::invalid("inputs.model_id", "is required: a text_finetune run"))?.to_owned();
-    let texts: Vec<String> = match f.required("input_data")? {
-        Value::String(s) => vec![s.clone()],
-        Value::Array(items) if !items.is_empty() && items.len() <= 1024 => items
-            .iter()
-            .enumerate()
-            .map(|(i, v)| v.as_str().map(str::to_owned).ok_or_else(|| Error::invalid(format!("{FIELD}[{i}]"), "must be a string")))
-            .collect::<Result<_>>()?,
-        _ => return Err(Error::invalid(FIELD, "must be a text or a list of 1 to 1024 texts")),
-    };
-    if let Some(i) = texts.iter().position(|t| t.trim().is_empty()) {
-        return Err(Error::invalid(format!("{FIELD}[{i}]"), "is empty"));
-    }
-    f.get("parameters");
-    f.finish()?;
-    Ok(PredictRequest { model_ref, texts })
-}
-
-/// Answers from a fine-tuned model (registered as `text_predict`): a label with its probabilities per
-/// text for a classifier, a unit embedding per text for a pairs-trained encoder. Inputs: `model_id`
-/// (a succeeded `text_finetune` run or a model promoted from one), `input_data` (a text or a list).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct TextPredict;
-
-impl Task for TextPredict {
-    fn validate(&self, submit: &TaskSubmit<'_>) -> Result<()> {
-        let req = parse_predict(&submit.spec.inputs)?;
-        let path = super::saved_model_path(&req.model_ref, |id| submit.runner.get_run(id), |id| submit.runner.get_model(id))?;
-        finetuned::manifest(&path, "inputs.model_id").map(|_| ())
-    }
-
-    fn run(&self, ctx: &TaskContext) -> Result<TaskOutput> {
-        let req = parse_predict(ctx.inputs())?;
-        let path = super::saved_model_path(&req.model_ref, |id| ctx.get_run(id), |id| ctx.get_model(id))?;
-        let (device, device_name) = device::resolve("device", ctx.device())?;
-        ctx.record_device(&device_name);
-        let model = FineTuned::load(&path, &device)?;
-        let mut rows = Vec::with_capacity(req.texts.len());
-        for chunk in req.texts.chunks(EVAL_BATCH) {
-            ctx.check_cancelled()?;
-            for (text, output) in chunk.iter().zip(model.outputs(chunk)?) {
-                rows.push(match model.manifest.objective {
-                    Objective::Classification => {
-                        let probabilities = softmax(&output);
-                        let best = argmax(&probabilities);
-                        let by_label: Map<String, Value> =
-                            model.manifest.labels.iter().cloned().zip(probabilities.iter().map(|p| json!(p))).collect();
-                        json!({"text": text, "prediction": model.manifest.labels[best], "probabilities": by_label})
-                    }
-                    Objective::Pairs => json!({"text": text, "embedding": output}),
-                });
-            }
-            ctx.progress(100.0 * rows.len() as f64 / req.texts.len() as f64, None);
-        }
-        let mut out = TaskOutput::default();
-        out.summary.insert("model_id".into(), json!(req.model_ref));
-        out.summary.insert("predictions".into(), json!(rows.len()));
-        if let Some(first) = rows[0].get("prediction") {
-            out.summary.insert("prediction".into(), first.clone());
-        }
-        out.summary.insert("device".into(), json!(device_name));
-        out.rows = rows;
-        Ok(out)
-    }
-}
-
-fn softmax(scores: &[f32]) -> Vec<f32> {
-    let top = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let exp: Vec<f32> = scores.iter().map(|s| (s - top).exp()).collect();
-    let sum: f32 = exp.iter().sum();
-    exp.iter().map(|e| e / sum).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use burn::tensor::Distribution;
@@ -763,30 +507,5 @@ mod tests {
         let (b0, a0) = (&before.encoder.layers[0], &after.encoder.layers[0]);
         assert_ne!(values(b0.query.base.weight.val()), values(a0.query.base.weight.val()));
         assert_eq!(trainable_params(&after), after.num_params());
-    }
-
-    #[test]
-    fn examples_follow_the_dataset_shape() {
-        let table = |csv: &str| Table::parse(csv.as_bytes(), crate::domain::dataset::FileType::Csv).unwrap();
-        let labelled = examples("d", &table("text,label\nhello there,a\ncheap pills,b\n,a\nlunch?,a\n"), None, None).unwrap();
-        let Examples::Labelled { texts, labels, names } = labelled else { panic!("labelled") };
-        assert_eq!((texts.len(), labels, names), (3, vec![0, 1, 0], vec!["a".to_owned(), "b".to_owned()]));
-        let pairs = examples("d", &table("instruction,input,output\nAdd,2 and 3,5\nName a colour,,Red\n"), None, None).unwrap();
-        assert_eq!(
-            pairs,
-            Examples::Pairs { prompts: vec!["Add\n2 and 3".into(), "Name a colour".into()], answers: vec!["5".into(), "Red".into()] }
-        );
-        let chat = r#"messages
-"[{""role"":""user"",""content"":""Hi""},{""role"":""assistant"",""content"":""Hello!""}]"
-"[{""role"":""system"",""content"":""Be brief""},{""role"":""user"",""content"":""2+2?""},{""role"":""assistant"",""content"":""4""}]"
-"#;
-        let pairs = examples("d", &table(chat), None, None).unwrap();
-        assert_eq!(pairs, Examples::Pairs { prompts: vec!["Hi".into(), "2+2?".into()], answers: vec!["Hello!".into(), "4".into()] });
-        let err = |csv: &str, text: Option<&str>| training_examples("d", &table(csv), text, None).unwrap_err().field().map(str::to_owned);
-        assert_eq!(err("body,label\nx,a\ny,b\n", None).as_deref(), Some("inputs.text_column"));
-        assert_eq!(err("text,kind\nx,a\n", None).as_deref(), Some("inputs.label_column"));
-        assert_eq!(err("text,label\nx,a\ny,a\n", None).as_deref(), Some("inputs.label_column"), "one class");
-        assert_eq!(err("text,label\nx,a\n", None).as_deref(), Some("dataset_id"), "one example");
-        assert_eq!(err("messages\n\"not json\"\n", None).as_deref(), Some("dataset.rows[0].messages"));
     }
 }
