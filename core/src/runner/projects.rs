@@ -112,7 +112,7 @@ impl Runner {
     /// `text_index` for `rag`) writing into the output directory. A project whose run is still queued
     /// or running is a conflict.
     pub fn start_project(&self, id: &str) -> Result<Project> {
-        let project = self.with_run_state(self.get_project(id)?)?;
+        let project = self.get_project(id)?;
         if matches!(project.status, ProjectStatus::Pending | ProjectStatus::Running) && project.run_id.is_some() {
             return Err(Error::Conflict(format!("project {} is already {}", project.id, project.status)));
         }
@@ -130,17 +130,18 @@ impl Runner {
             file_type: Some(FileType::Jsonl),
         };
         let dataset = self.create_dataset(spec, mix.to_jsonl().as_bytes())?;
+        let out = &project.output_directory;
         let (kind, task, inputs) = match project.training_type {
             TrainingType::Rag => {
                 let column = if matches!(mix, Examples::Labelled { .. }) { "text" } else { "output" };
-                (RunKind::Train, "text_index", json!({"base_model": project.base_model, "text_column": column}))
+                let inputs = json!({"base_model": project.base_model, "text_column": column, "output_directory": out});
+                (RunKind::Train, "text_index", inputs)
             }
             TrainingType::Standard | TrainingType::Qlora => {
-                (RunKind::FineTune, "text_finetune", json!({"base_model": project.base_model, "training_type": project.training_type}))
+                let inputs = json!({"base_model": project.base_model, "training_type": project.training_type, "output_directory": out});
+                (RunKind::FineTune, "text_finetune", inputs)
             }
         };
-        let mut inputs = inputs;
-        inputs["output_directory"] = json!(project.output_directory);
         let mut spec = RunSpec::task(kind, task).with_inputs(inputs);
         spec.dataset_id = Some(dataset.id.clone());
         spec.project_id = Some(project.id.clone());
