@@ -147,3 +147,14 @@ pub fn spawn_binary(extra: &[&str]) -> Binary {
     let base = line.split(" on ").nth(1).and_then(|s| s.split(',').next()).unwrap_or_else(|| panic!("no address in {line:?}")).to_owned();
     Binary { child, base, _dir: dir }
 }
+
+/// The header and the first and last `n` lines of the setup's SpamAssassin subject lines (ham first, then
+/// spam; one record per line, as the setup folds each subject's whitespace), as CSV text.
+pub fn spam_subjects_sample(n: usize) -> String {
+    let dir = std::env::var("MODELRUNNER_TEXTS_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| std::path::PathBuf::from(std::env::var("HOME").expect("HOME")).join(".cache/modelrunner/spamassassin-0.2.3"));
+    let text = std::fs::read_to_string(dir.join("spam_subjects.csv")).expect("run `eval \"$(scripts/setup.sh)\"` first");
+    let rows: Vec<&str> = text.lines().skip(1).collect();
+    std::iter::once("text,label").chain(rows.iter().take(n).chain(rows.iter().rev().take(n)).copied()).collect::<Vec<_>>().join("\n")
+}

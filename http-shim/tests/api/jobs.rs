@@ -12,27 +12,37 @@ fn tables_dir() -> String {
     std::env::var("MODELRUNNER_TABLES_DIR").expect("MODELRUNNER_TABLES_DIR: run `eval \"$(scripts/setup.sh)\"`")
 }
 
-async fn with_data_root() -> Shim {
-    let shim = start().await;
+/// Points the shim's data root at `dir`.
+async fn set_data_root(shim: &Shim, dir: String) {
     let runner = shim.runner.clone();
     tokio::task::spawn_blocking(move || {
-        runner.update_config(modelrunner::ConfigPatch { data_root: Some(tables_dir()), ..Default::default() }).unwrap()
+        runner.update_config(modelrunner::ConfigPatch { data_root: Some(dir), ..Default::default() }).unwrap()
     })
     .await
     .unwrap();
+}
+
+async fn with_data_root() -> Shim {
+    let shim = start().await;
+    set_data_root(&shim, tables_dir()).await;
     shim
 }
 
-async fn wait_job(shim: &Shim, job_id: &str) -> Value {
-    for _ in 0..1200 {
+/// The job's status once it has finished, asking at most `tries` times, `every` apart.
+async fn wait_job_for(shim: &Shim, job_id: &str, tries: u32, every: Duration) -> Value {
+    for _ in 0..tries {
         let (code, status) = shim.get(&format!("{}/jobs/{job_id}/status", shim.main)).await;
         assert_eq!(code, 200, "{status}");
         if matches!(status["status"].as_str(), Some("completed" | "failed" | "cancelled")) {
             return status;
         }
-        tokio::time::sleep(Duration::from_millis(25)).await;
+        tokio::time::sleep(every).await;
     }
     panic!("job {job_id} did not finish");
+}
+
+async fn wait_job(shim: &Shim, job_id: &str) -> Value {
+    wait_job_for(shim, job_id, 1200, Duration::from_millis(25)).await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -173,13 +183,7 @@ async fn an_image_training_job_trains_a_resnet_on_an_image_folder() {
     let shim = start().await;
     let root = tempfile::tempdir().unwrap();
     let firsts = write_digit_folder(root.path(), 40);
-    let runner = shim.runner.clone();
-    let root_path = root.path().to_string_lossy().into_owned();
-    tokio::task::spawn_blocking(move || {
-        runner.update_config(modelrunner::ConfigPatch { data_root: Some(root_path), ..Default::default() }).unwrap()
-    })
-    .await
-    .unwrap();
+    set_data_root(&shim, root.path().to_string_lossy().into_owned()).await;
     let (code, job) = shim
         .post(
             &format!("{}/jobs/training", shim.main),
@@ -216,18 +220,9 @@ async fn an_image_training_job_trains_a_resnet_on_an_image_folder() {
 async fn a_bert_job_fine_tunes_the_cached_model_on_a_text_file_and_classifies_text() {
     let shim = start().await;
     // Real subject lines under the data root: the first and last 80 of the setup's file (ham, then spam).
-    let texts = std::env::var("MODELRUNNER_TEXTS_DIR").expect("run `eval \"$(scripts/setup.sh)\"`");
-    let all = std::fs::read_to_string(std::path::Path::new(&texts).join("spam_subjects.csv")).unwrap();
-    let rows: Vec<&str> = all.lines().skip(1).collect();
-    let picked: Vec<&str> = std::iter::once("text,label").chain(rows.iter().take(80).chain(rows.iter().rev().take(80)).copied()).collect();
     let root = tempfile::tempdir().unwrap();
-    std::fs::write(root.path().join("sentiment_analysis.csv"), picked.join("\n")).unwrap();
-    let (runner, dir) = (shim.runner.clone(), root.path().display().to_string());
-    tokio::task::spawn_blocking(move || {
-        runner.update_config(modelrunner::ConfigPatch { data_root: Some(dir), ..Default::default() }).unwrap()
-    })
-    .await
-    .unwrap();
+    std::fs::write(root.path().join("sentiment_analysis.csv"), crate::common::spam_subjects_sample(80)).unwrap();
+    set_data_root(&shim, root.path().display().to_string()).await;
     // 002's own example, with one epoch and a shorter token limit.
     let (code, job) = shim
         .post(
@@ -240,15 +235,7 @@ async fn a_bert_job_fine_tunes_the_cached_model_on_a_text_file_and_classifies_te
     assert_eq!(code, 200, "{job}");
     assert_eq!(job["queue"], "pytorch-2.1-cpu", "{job}");
     let job_id = job["job_id"].as_str().unwrap().to_owned();
-    let mut done = Value::Null;
-    for _ in 0..2400 {
-        let (_, status) = shim.get(&format!("{}/jobs/{job_id}/status", shim.main)).await;
-        if matches!(status["status"].as_str(), Some("completed" | "failed" | "cancelled")) {
-            done = status;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    let done = wait_job_for(&shim, &job_id, 2400, Duration::from_millis(250)).await;
     assert_eq!(done["status"], "completed", "{done}");
     assert!(done["result"]["metrics"]["val_accuracy"].as_f64().is_some(), "{done}");
 

@@ -266,14 +266,7 @@ async fn a_qlora_job_fine_tunes_the_cached_model_on_an_uploaded_dataset() {
     let out = tempfile::tempdir().unwrap();
     let shim = start_real(out.path()).await;
     // Real subject lines: the first and last 60 of the setup's SpamAssassin file (ham, then spam).
-    let path = std::env::var("MODELRUNNER_TEXTS_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|_| std::path::PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/modelrunner/spamassassin-0.2.3"));
-    let text = std::fs::read_to_string(path.join("spam_subjects.csv")).expect("run scripts/setup.sh first");
-    // One record per line: the setup folds each subject's whitespace.
-    let rows: Vec<&str> = text.lines().skip(1).collect();
-    let sample: Vec<&str> = std::iter::once("text,label").chain(rows.iter().take(60).chain(rows.iter().rev().take(60)).copied()).collect();
-    let dataset = upload_bytes(&shim, "subjects.csv", sample.join("\n").into_bytes()).await;
+    let dataset = upload_bytes(&shim, "subjects.csv", crate::common::spam_subjects_sample(60).into_bytes()).await;
 
     let job = json!({"name": "My Training Job", "description": "Fine-tuning with custom data", "dataset_id": dataset,
                      "training_type": "qlora", "model_name": MINILM, "batch_size": 8, "learning_rate": 0.001, "epochs": 1,
