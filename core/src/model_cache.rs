@@ -96,6 +96,22 @@ pub fn available(dir: &Path) -> Result<Vec<String>> {
     Ok(names)
 }
 
+/// The snapshot directory of `name` in `cache`, or a validation error on `field` ("Model not
+/// available", as 003 says it).
+pub fn snapshot(cache: &Path, name: &str, field: &str) -> Result<PathBuf> {
+    let found = check(cache, name).map_err(|e| match e {
+        Error::Validation { reason, .. } => Error::invalid(field, reason),
+        other => other,
+    })?;
+    match found.path {
+        Some(path) if found.available => Ok(PathBuf::from(path)),
+        _ => Err(Error::invalid(
+            field,
+            format!("Model not available: {name} is not in the model cache {} ({})", cache.display(), found.errors.join("; ")),
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -116,7 +116,7 @@ impl Runner {
         if matches!(project.status, ProjectStatus::Pending | ProjectStatus::Running) && project.run_id.is_some() {
             return Err(Error::Conflict(format!("project {} is already {}", project.id, project.status)));
         }
-        finetune::base_snapshot(&self.model_cache_dir(), &project.base_model, "base_model")?;
+        crate::model_cache::snapshot(&self.model_cache_dir(), &project.base_model, "base_model")?;
         let check = self.check_output_dir(&project.output_directory);
         if !check.valid {
             return Err(Error::invalid("output_directory", check.errors.join("; ")));

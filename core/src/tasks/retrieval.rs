@@ -55,21 +55,6 @@ fn parse_index(inputs: &Value) -> Result<IndexRequest> {
     Ok(IndexRequest { base_model, text_column, output_directory })
 }
 
-/// The snapshot directory of `name` in `cache`, or a validation error on `inputs.base_model`.
-fn snapshot(cache: &Path, name: &str) -> Result<PathBuf> {
-    let found = model_cache::check(cache, name).map_err(|e| match e {
-        Error::Validation { reason, .. } => Error::invalid("inputs.base_model", reason),
-        other => other,
-    })?;
-    match found.path {
-        Some(path) if found.available => Ok(PathBuf::from(path)),
-        _ => Err(Error::invalid(
-            "inputs.base_model",
-            format!("Model not available: {name} is not in the model cache {} ({})", cache.display(), found.errors.join("; ")),
-        )),
-    }
-}
-
 /// The text of a cell; `None` when it is missing.
 fn text_of(cell: &Cell) -> Option<String> {
     match cell {
@@ -108,14 +93,14 @@ impl Task for TextIndex {
             }
         }
         let name = req.base_model.unwrap_or_else(|| submit.runner.config().default_model);
-        snapshot(&submit.runner.model_cache_dir(), &name).map(|_| ())
+        model_cache::snapshot(&submit.runner.model_cache_dir(), &name, "inputs.base_model").map(|_| ())
     }
 
     fn run(&self, ctx: &TaskContext) -> Result<TaskOutput> {
         let run = ctx.run();
         let req = parse_index(&run.inputs)?;
         let name = req.base_model.clone().unwrap_or_else(|| ctx.default_model());
-        let dir = snapshot(&ctx.model_cache_dir(), &name)?;
+        let dir = model_cache::snapshot(&ctx.model_cache_dir(), &name, "inputs.base_model")?;
         let (device, device_name) = crate::nn::device::resolve("device", ctx.device())?;
         ctx.record_device(&device_name);
         let encoder = ENCODERS.get_or_load(&dir, || SentenceEncoder::load(&dir, &device))?;

@@ -24,6 +24,7 @@ use crate::data::split::{shuffled, train_test};
 use crate::error::{Error, Result};
 use crate::executor::{Task, TaskContext, TaskOutput, TaskSubmit};
 use crate::json_fields::Fields;
+use crate::model_cache;
 use crate::nn::device;
 use crate::tasks::classic::source;
 use crate::text::bert::{BertConfig, BertEncoder};
@@ -130,22 +131,6 @@ pub fn parse(inputs: &Value, hyperparams: &Value) -> Result<FineTuneRequest> {
     })
 }
 
-/// The snapshot directory of `name` in `cache`, or a validation error on `field` ("Model not
-/// available", as 003 says it).
-pub fn base_snapshot(cache: &Path, name: &str, field: &str) -> Result<PathBuf> {
-    let found = crate::model_cache::check(cache, name).map_err(|e| match e {
-        Error::Validation { reason, .. } => Error::invalid(field, reason),
-        other => other,
-    })?;
-    match found.path {
-        Some(path) if found.available => Ok(PathBuf::from(path)),
-        _ => Err(Error::invalid(
-            field,
-            format!("Model not available: {name} is not in the model cache {} ({})", cache.display(), found.errors.join("; ")),
-        )),
-    }
-}
-
 /// Everything a submit checks before a fine-tuning run is accepted: the request, the base model,
 /// its config/tokenizer, and the dataset's examples.
 fn check(submit: &TaskSubmit<'_>) -> Result<()> {
@@ -154,7 +139,7 @@ fn check(submit: &TaskSubmit<'_>) -> Result<()> {
     let requested = spec.device.clone().unwrap_or_else(|| submit.runner.config().device);
     device::resolve("device", &requested)?;
     let name = req.base_model.clone().unwrap_or_else(|| submit.runner.config().default_model);
-    let dir = base_snapshot(&submit.runner.model_cache_dir(), &name, "inputs.base_model")?;
+    let dir = model_cache::snapshot(&submit.runner.model_cache_dir(), &name, "inputs.base_model")?;
     let config = BertConfig::from_file(&dir.join("config.json"))?;
     check_length(&req, &config)?;
     if let Some(out) = &req.output_directory {
@@ -309,7 +294,7 @@ impl Task for TextFinetune {
         let threads = req.threads.map_or_else(|| (cores / ctx.running_runs()).max(1), |t| t as usize);
         tch::set_num_threads(threads as i32);
         let name = req.base_model.clone().unwrap_or_else(|| ctx.default_model());
-        let base = base_snapshot(&ctx.model_cache_dir(), &name, "inputs.base_model")?;
+        let base = model_cache::snapshot(&ctx.model_cache_dir(), &name, "inputs.base_model")?;
         let config = BertConfig::from_file(&base.join("config.json"))?;
         check_length(&req, &config)?;
         let tokenizer = load_tokenizer(&base, &config, req.max_length)?;
