@@ -41,6 +41,12 @@ impl Cell {
         }
     }
 
+    /// The cell as text, `None` when it is missing or blank (what text models read from a table).
+    pub(crate) fn text(&self) -> Option<String> {
+        let text = self.label();
+        (!text.trim().is_empty()).then_some(text)
+    }
+
     /// The cell as text (numbers as Rust prints them; empty when missing).
     pub(crate) fn label(&self) -> String {
         match self {

@@ -55,16 +55,6 @@ fn parse_index(inputs: &Value) -> Result<IndexRequest> {
     Ok(IndexRequest { base_model, text_column, output_directory })
 }
 
-/// The text of a cell; `None` when it is missing.
-fn text_of(cell: &Cell) -> Option<String> {
-    match cell {
-        Cell::Text(s) if !s.trim().is_empty() => Some(s.clone()),
-        Cell::Text(_) | Cell::Missing => None,
-        Cell::Number(x) => Some(x.to_string()),
-        Cell::Bool(b) => Some(b.to_string()),
-    }
-}
-
 /// Embeds a dataset's text column into a vector index.
 #[derive(Debug, Clone, Copy)]
 pub struct TextIndex;
@@ -112,7 +102,7 @@ impl Task for TextIndex {
             .position(|c| *c == req.text_column)
             .ok_or_else(|| Error::invalid("inputs.text_column", format!("dataset {id} has no column {:?}", req.text_column)))?;
         let (rows, documents): (Vec<usize>, Vec<String>) =
-            table.rows.iter().enumerate().filter_map(|(i, row)| row.get(column).and_then(text_of).map(|t| (i, t))).unzip();
+            table.rows.iter().enumerate().filter_map(|(i, row)| row.get(column).and_then(Cell::text).map(|t| (i, t))).unzip();
         if documents.is_empty() {
             return Err(Error::invalid("inputs.text_column", format!("column {:?} of dataset {id} holds no text", req.text_column)));
         }

@@ -70,14 +70,9 @@ impl Examples {
     }
 }
 
-fn text_of(cell: &Cell) -> Option<String> {
-    let text = cell.label();
-    (!text.trim().is_empty()).then_some(text)
-}
-
 /// The prompt/answer pairs of a chat: each user turn with the assistant turn that answers it.
 fn chat_pairs(cell: &Cell, row: usize, out: &mut (Vec<String>, Vec<String>)) -> Result<()> {
-    let Some(text) = text_of(cell) else { return Ok(()) };
+    let Some(text) = cell.text() else { return Ok(()) };
     let field = || format!("dataset.rows[{row}].messages");
     let messages: Vec<Value> = serde_json::from_str(&text).map_err(|e| Error::invalid(field(), format!("is not a JSON list: {e}")))?;
     let turn = |m: &Value| -> Result<(String, String)> {
@@ -110,7 +105,7 @@ pub fn examples(id: &str, table: &Table, text_column: Option<&str>, label_column
                 Error::invalid("inputs.text_column", format!("dataset {id} has no text column {text_name:?} (its columns: {})", listing()))
             })?;
             let mut pairs: Vec<(String, String)> =
-                table.rows.iter().filter_map(|r| Some((text_of(r.get(text)?)?, text_of(r.get(label)?)?.trim().to_owned()))).collect();
+                table.rows.iter().filter_map(|r| Some((r.get(text)?.text()?, r.get(label)?.text()?.trim().to_owned()))).collect();
             let mut names: Vec<String> = pairs.iter().map(|p| p.1.clone()).collect();
             names.sort();
             names.dedup();
@@ -130,11 +125,11 @@ pub fn examples(id: &str, table: &Table, text_column: Option<&str>, label_column
                 .rows
                 .iter()
                 .filter_map(|r| {
-                    let mut prompt = text_of(r.get(instruction)?)?;
-                    if let Some(extra) = input.and_then(|j| r.get(j)).and_then(text_of) {
+                    let mut prompt = r.get(instruction)?.text()?;
+                    if let Some(extra) = input.and_then(|j| r.get(j)).and_then(Cell::text) {
                         prompt = format!("{prompt}\n{extra}");
                     }
-                    Some((prompt, text_of(r.get(output)?)?))
+                    Some((prompt, r.get(output)?.text()?))
                 })
                 .unzip();
             Examples::Pairs { prompts, answers }
