@@ -20,6 +20,7 @@
 mod architecture;
 pub mod device;
 mod hyperparams;
+mod libtorch_grads;
 pub mod network;
 pub mod samples;
 pub mod saved;

@@ -12,6 +12,7 @@ use burn::nn::{
 use burn::tensor::{Device, Int, Tensor, TensorData, activation};
 
 use super::architecture::{Architecture, Layer, Padding};
+use super::libtorch_grads;
 use crate::data::split::SplitMix64;
 use crate::error::{Error, Result};
 
@@ -227,7 +228,7 @@ fn run(mut x: Activation, blocks: &[Block], mut rng: Option<&mut SplitMix64>) ->
                 join(i, outs)?
             }
             (Block::SqueezeExcite(m), A::Image(t)) => A::Image(m.forward(t)),
-            (Block::Conv2d(m), A::Image(t)) => A::Image(m.forward(t)),
+            (Block::Conv2d(m), A::Image(t)) => A::Image(libtorch_grads::conv2d(m, t)),
             (Block::MaxPool2d(m), A::Image(t)) => A::Image(m.forward(t)),
             (Block::AvgPool2d(m), A::Image(t)) => A::Image(m.forward(t)),
             (Block::AdaptiveAvgPool2d(m), A::Image(t)) => A::Image(m.forward(t)),
@@ -306,7 +307,7 @@ fn dropout<const D: usize>(t: Tensor<D>, p: f64, rng: &mut SplitMix64) -> Tensor
 /// Blocks that work on a tensor of any rank (dropout here only at inference, where it is the identity).
 fn elementwise<const D: usize>(block: &Block, t: Tensor<D>) -> Option<Tensor<D>> {
     Some(match block {
-        Block::Relu(m) => m.forward(t),
+        Block::Relu(_) => libtorch_grads::relu(t),
         Block::Gelu(m) => m.forward(t),
         Block::Tanh(m) => m.forward(t),
         Block::Sigmoid(m) => m.forward(t),
