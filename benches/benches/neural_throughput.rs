@@ -3,8 +3,17 @@
 //! (a) a `neural_train` run through modelrunner (steps timed from its per-step loss events),
 //! (b) a bare burn loop over the same network module (dropout on, as in training), with no runner
 //!     around it,
-//! (c) the same model in PyTorch 2.9 eager (`benches/pytorch/throughput_004.py`).
+//! (c) the same model in PyTorch 2.9 eager (`benches/pytorch/throughput_004.py`),
+//! (d) for context, (c) with PyTorch's channels-last memory format, which modelrunner's convolutions
+//!     use and a PyTorch user opts into.
 //! Prints samples/s (median over rounds) and the ratios a/c (goal ≥ 0.9) and a/b (goal ≥ 0.95).
+//!
+//! Each contender runs in a fresh process of its own every round: (a) and (b) are this binary again
+//! with `--runner STEPS` and `--bare-burn STEPS`. LibTorch's OpenMP pool belongs to the thread that
+//! uses it, and two pools in one process on these 2 cores make libgomp throttle both (it stops spinning
+//! once it manages more threads than there are cores), which slowed (a) and (b) alike when they shared
+//! a process; and a long-lived process measured after seconds idle runs slower than a fresh one, which
+//! would penalise whichever side lives longer.
 //!
 //! `cargo bench -p modelrunner-benches --bench neural_throughput` (after `eval "$(scripts/setup.sh)"`;
 //! `MR_BENCH_QUICK=1` for a smoke run).
@@ -78,32 +87,67 @@ fn bare_burn(digits: &modelrunner::data::mnist::Digits, steps: usize) -> f64 {
     (steps * BATCH) as f64 / start.elapsed().as_secs_f64()
 }
 
+/// (a) or (b) in a process of its own (`--runner` or `--bare-burn`, then STEPS): its samples/s.
+fn in_own_process(mode: &str, steps: usize) -> f64 {
+    let out = std::process::Command::new(std::env::current_exe().expect("this benchmark's path"))
+        .args([mode, &steps.to_string()])
+        .output()
+        .expect("the bare burn loop runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).lines().last().and_then(|l| l.trim().parse().ok()).expect("samples/s")
+}
+
 fn main() {
-    let quick = std::env::var_os("MR_BENCH_QUICK").is_some();
-    let (steps, rounds) = if quick { (5, 1) } else { (120, 7) };
-    let python = std::env::var("MODELRUNNER_PYTHON").expect("run `eval \"$(scripts/setup.sh)\"` first");
-    let dir = modelrunner::data::mnist::default_dir().expect("MNIST digits: run scripts/setup.sh");
-    let digits = modelrunner::data::mnist::load(&dir, &std::env::temp_dir().join("modelrunner-bench-cache")).expect("digits");
-    tch::set_num_threads(THREADS as i32);
-    let r = Runner::in_memory().expect("runner");
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("pytorch/throughput_004.py");
-    let (mut a, mut b, mut c) = (Vec::new(), Vec::new(), Vec::new());
-    for round in 0..rounds {
-        a.push(through_runner(&r, steps));
-        b.push(bare_burn(&digits, steps));
-        let out = std::process::Command::new(&python)
-            .arg(&script)
-            .args([dir.to_string_lossy().into_owned(), steps.to_string(), "1".into(), BATCH.to_string(), THREADS.to_string()])
-            .output()
-            .expect("PyTorch side runs");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        let line = String::from_utf8_lossy(&out.stdout).lines().last().unwrap_or_default().to_owned();
-        c.push(serde_json::from_str::<Value>(&line).expect("JSON")["samples_per_s"].as_f64().unwrap_or(f64::NAN));
-        println!("round {}: (a) {:.0}  (b) {:.0}  (c) {:.0} samples/s", round + 1, a[round], b[round], c[round]);
+    let args: Vec<String> = std::env::args().collect();
+    let digits_dir = || modelrunner::data::mnist::default_dir().expect("MNIST digits: run scripts/setup.sh");
+    let load = |dir| modelrunner::data::mnist::load(dir, &std::env::temp_dir().join("modelrunner-bench-cache")).expect("digits");
+    // One contender, in a process the full benchmark (below) started.
+    if let [_, mode, steps] = &args[..]
+        && let Ok(steps) = steps.parse()
+    {
+        match mode.as_str() {
+            "--runner" => println!("{}", through_runner(&Runner::in_memory().expect("runner"), steps)),
+            _ => {
+                tch::set_num_threads(THREADS as i32);
+                println!("{}", bare_burn(&load(&digits_dir()), steps));
+            }
+        }
+        return;
     }
-    let (a, b, c) = (median(a), median(b), median(c));
+    let quick = std::env::var_os("MR_BENCH_QUICK").is_some();
+    let (steps, rounds) = if quick { (5, 1) } else { (120, 9) };
+    let python = std::env::var("MODELRUNNER_PYTHON").expect("run `eval \"$(scripts/setup.sh)\"` first");
+    let dir = digits_dir();
+    load(&dir); // fills the cache before anything is timed
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("pytorch/throughput_004.py");
+    let (mut a, mut b, mut c, mut d) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for round in 0..rounds {
+        a.push(in_own_process("--runner", steps));
+        b.push(in_own_process("--bare-burn", steps));
+        let pytorch = |layout: &str| {
+            let out = std::process::Command::new(&python)
+                .arg(&script)
+                .args([
+                    dir.to_string_lossy().into_owned(),
+                    steps.to_string(),
+                    "1".into(),
+                    BATCH.to_string(),
+                    THREADS.to_string(),
+                    layout.into(),
+                ])
+                .output()
+                .expect("PyTorch side runs");
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            let line = String::from_utf8_lossy(&out.stdout).lines().last().unwrap_or_default().to_owned();
+            serde_json::from_str::<Value>(&line).expect("JSON")["samples_per_s"].as_f64().unwrap_or(f64::NAN)
+        };
+        c.push(pytorch("nchw"));
+        d.push(pytorch("channels_last"));
+        println!("round {}: (a) {:.0}  (b) {:.0}  (c) {:.0}  (d) {:.0} samples/s", round + 1, a[round], b[round], c[round], d[round]);
+    }
+    let (a, b, c, d) = (median(a), median(b), median(c), median(d));
     println!("neural_throughput: 004's CNN, batch {BATCH}, {THREADS} threads, {steps} steps, median of {rounds} rounds");
-    println!("(a) modelrunner run {a:.0} samples/s, (b) bare burn {b:.0}, (c) PyTorch eager {c:.0}");
+    println!("(a) modelrunner run {a:.0} samples/s, (b) bare burn {b:.0}, (c) PyTorch eager {c:.0}, (d) PyTorch channels-last {d:.0}");
     println!(
         "a/c = {:.3} (goal ≥ 0.9: {}), a/b = {:.3} (goal ≥ 0.95: {}){}",
         a / c,
@@ -112,4 +156,5 @@ fn main() {
         if a / b >= 0.95 { "met" } else { "MISSED" },
         if quick { " — smoke run, not a measurement" } else { "" }
     );
+    println!("a/d = {:.3} (context: PyTorch in the layout modelrunner's convolutions use)", a / d);
 }
