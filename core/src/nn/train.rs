@@ -17,8 +17,10 @@ use super::samples::{Samples, Targets};
 use crate::data::split::{SplitMix64, shuffled};
 use crate::error::{Error, Result};
 
-/// LibTorch has one global generator: seeding it and drawing initial weights happen under this lock,
-/// so a run's weights depend on its seed only, whatever else trains at the time.
+/// LibTorch has one global generator: seeding it, drawing initial weights, and the draws training
+/// makes from it (LoRA's dropout masks) happen under this lock, so a run's weights depend on its seed
+/// only, whatever else trains at the time. (The CNN's dropout and text generation draw from each run's
+/// own generator instead; a GPT's `dropout_rate` above 0 still draws from LibTorch's, unlocked.)
 pub(crate) static INIT_LOCK: Mutex<()> = Mutex::new(());
 
 /// Scores of one epoch.

@@ -70,7 +70,13 @@ impl LoraLinear {
         match &self.adapter {
             None => self.base.forward(x),
             Some(lr) => {
-                let low = lr.dropout.forward(x.clone()).matmul(unsqueeze(lr.a.val())).matmul(unsqueeze(lr.b.val()));
+                // The mask comes from LibTorch's one global generator: drawn under the lock that seeding
+                // and initialisation take, so it never lands between another run's seed and its weights.
+                let dropped = {
+                    let _draw = crate::nn::train::INIT_LOCK.lock();
+                    lr.dropout.forward(x.clone())
+                };
+                let low = dropped.matmul(unsqueeze(lr.a.val())).matmul(unsqueeze(lr.b.val()));
                 self.base.forward(x) + low.mul_scalar(lr.scale)
             }
         }
