@@ -5,7 +5,7 @@
 //! run. LibTorch's OpenMP pool belongs to the thread that uses it, so runs handed one after another to
 //! the same thread reuse its warm pool, where round-robin hand-offs built a pool in every worker and
 //! left the old ones contending for the cores (one process, six CNN runs in a row on 2 cores: ~3,300
-//! samples/s after the first, ~4,900 with this order).
+//! samples/s after the first, 4,400–4,900 with this order).
 
 use std::cmp::Ordering as CmpOrdering;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
@@ -112,7 +112,7 @@ impl Scheduler {
             st.next_sleeper += 1;
             st.sleepers.push((token, Arc::clone(&ready)));
             ready.wait(&mut st);
-            // Woken by a push (already off the list), or spuriously: leave the list either way.
+            // A push or a wake-all took this worker off the list; leave it in any case.
             st.sleepers.retain(|(t, _)| *t != token);
         }
     }

@@ -8,9 +8,9 @@
 //!   where `threshold_backward` takes 0.2 ms).
 //!
 //! These ops record themselves in burn's autodiff graph like any other, so the optimiser, gradient
-//! clipping and every other layer see no difference; they only apply on an autodiff LibTorch device
-//! without gradient checkpointing, and fall back to burn's ops anywhere else (inference, other backends)
-//! or for a convolution burn pads asymmetrically.
+//! clipping and every other layer see no difference. Convolutions also run channels-last, in training
+//! and at inference. Anywhere else burn's own ops run: other backends, gradient checkpointing, and a
+//! convolution burn pads asymmetrically.
 
 // The core's one call into C++: LibTorch's `convolution_backward`, which tch does not bind.
 #![allow(unsafe_code)]
@@ -20,6 +20,7 @@
 use std::ffi::{CStr, c_char, c_int, c_void};
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
 use burn::backend::libtorch::TchTensor;
@@ -63,11 +64,10 @@ pub fn relu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     drop(x);
     let (input, guard) = primitive.into_parts();
     let output = TchTensor::new(input.tensor.relu());
-    let output =
-        match ReluGrad.prepare::<burn::backend::autodiff::checkpoint::strategy::NoCheckpointing>([guard]).compute_bound().stateful() {
-            OpsKind::Tracked(prep) => prep.finish(output.clone(), output),
-            OpsKind::UnTracked(prep) => prep.finish(output),
-        };
+    let output = match ReluGrad.prepare::<NoCheckpointing>([guard]).compute_bound().stateful() {
+        OpsKind::Tracked(prep) => prep.finish(output.clone(), output),
+        OpsKind::UnTracked(prep) => prep.finish(output),
+    };
     Tensor::from_primitive::<Ad>(output)
 }
 
@@ -138,7 +138,6 @@ fn forward_conv2d(x: TchTensor, weight: &TchTensor, bias: Option<&TchTensor>, g:
 
 /// The convolution recorded in burn's autodiff graph, with [`ConvGrad`] as its backward pass.
 fn tracked_conv2d(x: FloatTensor<Ad>, weight: FloatTensor<Ad>, bias: Option<FloatTensor<Ad>>, geometry: Geometry) -> FloatTensor<Ad> {
-    type Nc = burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
     let (x, x_guard) = x.into_parts();
     let (w, w_guard) = weight.into_parts();
     let b = bias.map(FloatTensor::<Ad>::into_parts);
@@ -147,15 +146,20 @@ fn tracked_conv2d(x: FloatTensor<Ad>, weight: FloatTensor<Ad>, bias: Option<Floa
     let state = ConvState { x, weight: w, bias_len: b.as_ref().map(|(b, _)| b.tensor.size()[0]), geometry };
     match b {
         Some((_, b_guard)) => {
-            match <ConvGrad as Backward<LibTorch, 3>>::prepare::<Nc>(ConvGrad, [x_guard, w_guard, b_guard]).compute_bound().stateful() {
+            match <ConvGrad as Backward<LibTorch, 3>>::prepare::<NoCheckpointing>(ConvGrad, [x_guard, w_guard, b_guard])
+                .compute_bound()
+                .stateful()
+            {
                 OpsKind::Tracked(prep) => prep.finish(state, output),
                 OpsKind::UnTracked(prep) => prep.finish(output),
             }
         }
-        None => match <ConvGrad as Backward<LibTorch, 2>>::prepare::<Nc>(ConvGrad, [x_guard, w_guard]).compute_bound().stateful() {
-            OpsKind::Tracked(prep) => prep.finish(state, output),
-            OpsKind::UnTracked(prep) => prep.finish(output),
-        },
+        None => {
+            match <ConvGrad as Backward<LibTorch, 2>>::prepare::<NoCheckpointing>(ConvGrad, [x_guard, w_guard]).compute_bound().stateful() {
+                OpsKind::Tracked(prep) => prep.finish(state, output),
+                OpsKind::UnTracked(prep) => prep.finish(output),
+            }
+        }
     }
 }
 
