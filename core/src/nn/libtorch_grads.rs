@@ -51,14 +51,17 @@ unsafe extern "C" {
     fn mr_free_message(message: *mut c_char);
 }
 
-/// The tensor as burn's autodiff-over-LibTorch primitive, when it is one.
-fn on_libtorch<const D: usize>(t: &Tensor<D>) -> Option<FloatTensor<Ad>> {
-    t.clone().try_into_primitive::<Ad>().ok()
+/// The tensor as backend `B`'s primitive, when it lives there.
+fn primitive<B: burn::backend::Backend, const D: usize>(t: &Tensor<D>) -> Option<FloatTensor<B>>
+where
+    burn::backend::DispatchTensor: burn::backend::DispatchKindConversion<B>,
+{
+    t.clone().try_into_primitive::<B>().ok()
 }
 
 /// `relu(x)`, with `threshold_backward` as its backward pass on LibTorch.
 pub fn relu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
-    let Some(primitive) = on_libtorch(&x) else {
+    let Some(primitive) = primitive::<Ad, D>(&x) else {
         return burn::tensor::activation::relu(x);
     };
     drop(x);
@@ -122,13 +125,11 @@ fn primitives<B: burn::backend::Backend>(
 where
     burn::backend::DispatchTensor: burn::backend::DispatchKindConversion<B>,
 {
-    let x = x.clone().try_into_primitive::<B>().ok()?;
-    let weight = weight.clone().try_into_primitive::<B>().ok()?;
     let bias = match bias {
-        Some(b) => Some(b.clone().try_into_primitive::<B>().ok()?),
+        Some(b) => Some(primitive::<B, 1>(b)?),
         None => None,
     };
-    Some((x, weight, bias))
+    Some((primitive::<B, 4>(x)?, primitive::<B, 4>(weight)?, bias))
 }
 
 /// The convolution itself, its output channels-last when its input is.
@@ -331,7 +332,10 @@ mod tests {
                 .with_bias(bias)
                 .init(&dev);
             let input = Tensor::<4>::random([3, cin, 11, 9], Distribution::Normal(0.0, 1.0), &dev).require_grad();
-            assert!(on_libtorch(&input).is_some() && on_libtorch(&conv.weight.val()).is_some(), "case {i}: LibTorch autodiff tensors");
+            assert!(
+                primitive::<Ad, 4>(&input).is_some() && primitive::<Ad, 4>(&conv.weight.val()).is_some(),
+                "case {i}: LibTorch autodiff tensors"
+            );
             let ours_apply = symmetric_padding(&conv.padding, 0, 11, kernel[0], stride[0]).is_some();
             assert_eq!(ours_apply, i != 5, "case {i}: which convolution runs");
             let ours = relu(conv2d(&conv, input.clone()));
