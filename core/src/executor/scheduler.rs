@@ -184,13 +184,13 @@ mod tests {
         wait_for("the worker to wait again", || sleepers(&sched) == 3);
         sched.push("default", 0, "run-2".into());
         assert_eq!(rx.recv_timeout(Duration::from_secs(10)).unwrap(), ("last idle", "run-2".into()));
-        // Two runs at once: the two most recent sleepers.
+        // Two runs at once wake the two most recent sleepers; the first idle sleeps on. (Which of the
+        // two woken takes which run, or both, depends on which reaches the lock first.)
         wait_for("the worker to wait again", || sleepers(&sched) == 3);
         sched.push("default", 0, "run-3".into());
         sched.push("default", 0, "run-4".into());
-        let mut got = [rx.recv_timeout(Duration::from_secs(10)).unwrap().0, rx.recv_timeout(Duration::from_secs(10)).unwrap().0];
-        got.sort_unstable();
-        assert!(got == ["last idle", "second idle"] || got == ["last idle", "last idle"], "{got:?}");
+        let got = [rx.recv_timeout(Duration::from_secs(10)).unwrap().0, rx.recv_timeout(Duration::from_secs(10)).unwrap().0];
+        assert!(!got.contains(&"first idle"), "{got:?}");
         sched.close();
         for w in workers {
             w.join().unwrap();
