@@ -125,7 +125,11 @@ fn main() {
     };
     for (threads, per_thread) in cases {
         let ours = bench_modelrunner(threads, per_thread, workers, durability);
-        let peer = bench_sqlite_peer(threads, per_thread.min(if quick { 250 } else { 5_000 }));
+        let peer = if std::env::var_os("MR_BENCH_NO_PEER").is_some() {
+            f64::NAN
+        } else {
+            bench_sqlite_peer(threads, per_thread.min(if quick { 250 } else { 5_000 }))
+        };
         println!(
             "{:<34} {:>12.0} {:>14.0} {:>12.0} {:>16.0} {:>7.1}x",
             format!("no-op runs, {threads} submitting thread(s)"),

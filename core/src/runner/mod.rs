@@ -29,7 +29,7 @@ use crate::domain::run::{Run, RunError, RunStatus};
 use crate::error::{Error, Result};
 use crate::events::{EventBody, EventBus};
 use crate::executor::{CancelReason, CancelToken, Pool, Scheduler, Task};
-use crate::store::{self, Doc, Durability, Effects, Store, runs as run_rows};
+use crate::store::{self, Doc, Durability, Effects, Store, runs as run_rows, with_suffix};
 
 /// A run the executor owns right now (queued or running, or finishing until its final write commits).
 #[derive(Debug)]
@@ -338,12 +338,6 @@ fn open_runner(db_path: &Path, options: RunnerOptions, temp: Option<tempfile::Te
     }
     shared.pool.start(workers)?;
     Ok(Runner { handle: Arc::new(Handle { shared }) })
-}
-
-fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
-    let mut s = path.as_os_str().to_owned();
-    s.push(suffix);
-    PathBuf::from(s)
 }
 
 fn load_config(conn: &Connection, max_attempts: Option<u32>) -> Result<RunnerConfig> {

@@ -36,7 +36,7 @@ impl Runner {
         let at = now();
         let run = Arc::new(Run {
             id: new_id("run"),
-            seq: 0,
+            seq: shared.store.next_run_seq(),
             kind: spec.kind,
             task: spec.task,
             name: spec.name,
@@ -69,16 +69,18 @@ impl Runner {
         });
         let executable = run.task.is_some();
         let row = runs::RunRow::new(&run)?;
-        let queued = runs::EventRow::new(&run.id, at, EventBody::State { status: RunStatus::Queued, message: None, error: None })?;
-        let pending = {
+        let queued = runs::queued_event(&run)?;
+        // The run is live before its insert is queued, and both happen under the `live` lock, so a
+        // cancel always finds it and queues its write behind the insert.
+        let queue = |ack| {
             let mut live = shared.live.lock();
             if executable {
                 live.insert(run.id.clone(), LiveRun { status: RunStatus::Queued, token: CancelToken::default(), run: run.clone() });
             }
             let weak = Arc::downgrade(shared);
             let (queue, priority) = (run.queue.clone(), run.priority);
-            shared.store.writer.enqueue(move |conn, fx| {
-                let seq = runs::insert(conn, &row)?;
+            shared.store.writer.enqueue_acked(ack, move |conn, fx| {
+                runs::insert(conn, &row)?;
                 runs::push_event_row(conn, fx, queued)?;
                 if executable {
                     fx.after_commit(move || {
@@ -87,15 +89,11 @@ impl Runner {
                         }
                     });
                 }
-                Ok(seq)
+                Ok(())
             })
         };
-        match pending.wait() {
-            Ok(seq) => {
-                let mut run = Arc::unwrap_or_clone(run);
-                run.seq = seq;
-                Ok(run)
-            }
+        match shared.store.insert_run(&run, queue) {
+            Ok(()) => Ok(Arc::unwrap_or_clone(run)),
             Err(e) => {
                 shared.live.lock().remove(&run.id);
                 Err(e)

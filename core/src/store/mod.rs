@@ -5,26 +5,45 @@ mod docs;
 mod entities;
 pub(crate) mod runs;
 mod schema;
+mod submit_log;
 mod writer;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 use parking_lot::Mutex;
 use rusqlite::{Connection, OpenFlags};
 
 pub(crate) use docs::{Doc, delete_doc, get_doc, id_by_seq, insert_doc, list_docs, update_doc};
-pub(crate) use writer::{Effects, Writer};
+pub(crate) use writer::{Ack, Effects, Pending, Writer};
 
+use crate::domain::run::Run;
 use crate::error::Result;
 use crate::events::EventBus;
+use submit_log::{RecordKind, SubmitLog};
+
+/// `path` with `suffix` appended to its file name (`runner.db` → `runner.db-wal`).
+pub(crate) fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(suffix);
+    PathBuf::from(p)
+}
+
+/// `fdatasync` of an existing file.
+fn sync_file(path: &Path) -> Result<()> {
+    std::fs::File::open(path).and_then(|f| f.sync_data()).map_err(|e| crate::error::Error::io(path, e))
+}
 
 /// How hard a commit works to survive failures.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Durability {
-    /// Every acknowledged write is synced to disk (`fdatasync` of the WAL) before it is acknowledged; it
-    /// survives `kill -9` and power loss.
+    /// Every acknowledged write is synced to disk before it is acknowledged; it survives `kill -9` and
+    /// power loss. A submitted run is synced to the submission log (a file beside the database), other
+    /// writes by an `fdatasync` of the WAL. The runner's own background writes (a run starting and
+    /// ending, progress, metrics, logs) are synced within 10 ms; a power cut in that window loses them
+    /// as `kill -9` would, and recovery at the next open requeues or fails the run.
     #[default]
     Full,
     /// An acknowledged write survives `kill -9` of the process (it is in the OS's page cache) but the
@@ -68,7 +87,21 @@ pub(crate) struct Store {
     pub(crate) writer: Writer,
     path: PathBuf,
     idle_readers: Mutex<Vec<Connection>>,
+    /// With durability `Full`: where submitted runs are made durable.
+    submit_log: Option<SubmitLog>,
+    /// The highest `seq` given to a run.
+    last_run_seq: AtomicI64,
+    /// Runs inserted through the submission log so far, and the highest of their numbers whose submit
+    /// returned.
+    logged_inserts: AtomicU64,
+    acknowledged: AtomicU64,
 }
+
+/// Most logged inserts the writer may have queued and not yet committed before submits wait for it
+/// (a bound on memory; a busy writer commits a few dozen at a time).
+const MAX_UNCOMMITTED: u64 = 1024;
+/// Longest a read waits for the writer to commit runs whose submit returned.
+const READ_WAIT: Duration = Duration::from_secs(10);
 
 impl Store {
     /// Opens (creating and migrating as needed) the database at `path`, then runs `prepare` on the
@@ -95,26 +128,86 @@ impl Store {
         conn.pragma_update(None, "wal_autocheckpoint", WAL_CHECKPOINT_PAGES)?;
         conn.set_prepared_statement_cache_capacity(64);
         schema::migrations().to_latest(&mut conn)?;
+        // A log left by a runner that used durability `Full` is replayed whatever this one uses.
+        let log_path = with_suffix(path, "-submits");
+        let (logged, generation) = SubmitLog::read(&log_path)?;
         let tx = conn.transaction()?;
+        let restored = runs::restore_logged(&tx, &logged)?;
+        if restored > 0 {
+            tracing::warn!("{restored} submitted runs were missing from the database and were restored from its submission log");
+        }
         let prepared = prepare(&tx)?;
         tx.commit()?;
-        let sync_wal = match durability {
+        let wal = with_suffix(path, "-wal");
+        let (sync_wal, submit_log) = match durability {
             Durability::Full => {
-                let mut wal = path.as_os_str().to_owned();
-                wal.push("-wal");
-                let wal = PathBuf::from(wal);
                 let page_size: u64 = conn.pragma_query_value(None, "page_size", |r| r.get(0))?;
                 preallocate_wal(&wal, WAL_CHECKPOINT_PAGES * (page_size + WAL_FRAME_HEADER) + WAL_HEADER)?;
-                Some(wal)
+                // What the log held is in the database now; once that is on disk, a new generation
+                // retires it.
+                sync_file(&wal)?;
+                (Some(wal), Some(SubmitLog::create(&log_path, generation + 1)?))
             }
-            Durability::Normal => None,
+            Durability::Normal => {
+                if !logged.is_empty() {
+                    sync_file(&wal)?;
+                    std::fs::remove_file(&log_path).map_err(|e| crate::error::Error::io(&log_path, e))?;
+                }
+                (None, None)
+            }
         };
+        let last_run_seq = AtomicI64::new(runs::max_seq(&conn)?);
         let writer = Writer::start(conn, bus, sync_wal)?;
-        Ok((Self { writer, path: path.to_owned(), idle_readers: Mutex::new(Vec::new()) }, prepared))
+        let store = Self {
+            writer,
+            path: path.to_owned(),
+            idle_readers: Mutex::new(Vec::new()),
+            submit_log,
+            last_run_seq,
+            logged_inserts: AtomicU64::new(0),
+            acknowledged: AtomicU64::new(0),
+        };
+        Ok((store, prepared))
+    }
+
+    /// The `seq` of the next run to be stored.
+    pub(crate) fn next_run_seq(&self) -> i64 {
+        self.last_run_seq.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Stores a new run as one acknowledged write: `queue(ack)` hands the writer the job that inserts
+    /// it (with [`Writer::enqueue_acked`]). With durability `Normal`, or for a run too large for the
+    /// submission log, the call waits for that job. With durability `Full`, the run's record is synced
+    /// to the submission log while the writer commits the row, and the call returns once the record is
+    /// durable; reads wait for the row from then on (see [`Store::read`]).
+    pub(crate) fn insert_run(&self, run: &Run, queue: impl FnOnce(Ack) -> Pending<()>) -> Result<()> {
+        let Some(log) = &self.submit_log else { return queue(Ack::Synced).wait() };
+        let record = serde_json::to_vec(run)?;
+        if record.len() > submit_log::MAX_RECORD {
+            return queue(Ack::Synced).wait();
+        }
+        // Backpressure: a writer that falls behind slows submits down instead of queueing without end.
+        let behind = self.logged_inserts.load(Ordering::Relaxed).saturating_sub(MAX_UNCOMMITTED);
+        self.writer.visibility.wait_for(behind, READ_WAIT);
+        let (n, ticket) = log.append(RecordKind::Submitted, &record, || {
+            // Under the log's lock, so inserts are numbered in the order the writer receives them.
+            let n = self.logged_inserts.fetch_add(1, Ordering::Relaxed) + 1;
+            let _unwaited = queue(Ack::Logged(n));
+            n
+        })?;
+        log.wait_durable(ticket, || self.writer.enqueue(|_, _| Ok(())).wait())?;
+        self.acknowledged.fetch_max(n, Ordering::AcqRel);
+        Ok(())
     }
 
     /// Runs `f` on a read connection (a consistent snapshot of committed data for one statement).
+    ///
+    /// With durability `Full`, it first waits until the writer has committed every run whose submit
+    /// returned (usually at once: the writer commits while the submission log syncs).
     pub(crate) fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        if self.submit_log.is_some() {
+            self.writer.visibility.wait_for(self.acknowledged.load(Ordering::Acquire), READ_WAIT);
+        }
         let conn = match self.idle_readers.lock().pop() {
             Some(c) => c,
             None => {

@@ -79,7 +79,7 @@ fn run_from_row(row: &Row<'_>) -> rusqlite::Result<Run> {
 #[derive(Debug)]
 pub(crate) struct RunRow {
     id: String,
-    values: [SqlValue; 30],
+    values: [SqlValue; 31],
 }
 
 impl RunRow {
@@ -89,6 +89,7 @@ impl RunRow {
         Ok(Self {
             id: run.id.clone(),
             values: [
+                SqlValue::Integer(run.seq),
                 SqlValue::Text(run.id.clone()),
                 SqlValue::Text(run.kind.as_str().to_owned()),
                 text(&run.task),
@@ -128,17 +129,22 @@ impl RunRow {
     }
 }
 
-/// Inserts a new run and returns its `seq`.
-pub(crate) fn insert(conn: &Connection, row: &RunRow) -> Result<i64> {
+/// Inserts a new run (with the `seq` the store gave it).
+pub(crate) fn insert(conn: &Connection, row: &RunRow) -> Result<()> {
     conn.prepare_cached(
-        "INSERT INTO runs (id, kind, task, name, description, model_id, recipe_id, recipe_version_id, dataset_id, \
+        "INSERT INTO runs (seq, id, kind, task, name, description, model_id, recipe_id, recipe_version_id, dataset_id, \
          project_id, inputs, hyperparams, queue, priority, status, progress, message, current_epoch, current_loss, \
          metrics, artifacts, results, error, attempts, submitted_by, device, created_at, started_at, updated_at, \
          finished_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, \
-         ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30)",
+         ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31)",
     )?
     .execute(params_from_iter(row.values.iter()))?;
-    Ok(conn.last_insert_rowid())
+    Ok(())
+}
+
+/// The highest `seq` given to a run so far (0 when there is none).
+pub(crate) fn max_seq(conn: &Connection) -> Result<i64> {
+    Ok(conn.prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM runs")?.query_row([], |r| r.get(0))?)
 }
 
 pub(crate) fn get(conn: &Connection, id: &str) -> Result<Run> {
@@ -199,6 +205,35 @@ impl EventRow {
     pub(crate) fn new(run_id: &str, at: Timestamp, body: EventBody) -> Result<Self> {
         Ok(Self { run_id: run_id.to_owned(), at, at_sql: ts_to_sql(&at), body_json: serde_json::to_string(&body)?, body })
     }
+}
+
+/// The event of a run entering the queue at submit.
+pub(crate) fn queued_event(run: &Run) -> Result<EventRow> {
+    EventRow::new(&run.id, run.created_at, EventBody::State { status: RunStatus::Queued, message: None, error: None })
+}
+
+/// Inserts the runs of a submission log's records (see `store::submit_log`) that the database does not
+/// have — a power cut took their commits back — as they were submitted, `seq` included; returns how
+/// many.
+pub(crate) fn restore_logged(conn: &Connection, records: &[super::submit_log::Record]) -> Result<usize> {
+    let mut restored = 0;
+    for record in records {
+        let run: Run = match serde_json::from_slice(&record.payload) {
+            Ok(run) => run,
+            // The checksum matched, so this is a run this build cannot read, not damage.
+            Err(e) => {
+                tracing::error!("a run in the submission log cannot be read and is skipped: {e}");
+                continue;
+            }
+        };
+        if conn.prepare_cached("SELECT 1 FROM runs WHERE id = ?1")?.exists([&run.id])? {
+            continue;
+        }
+        insert(conn, &RunRow::new(&run)?)?;
+        push_event_row(conn, &mut Effects::default(), queued_event(&run)?)?;
+        restored += 1;
+    }
+    Ok(restored)
 }
 
 /// Appends a prepared event to its run's stream; it is published once the transaction commits.

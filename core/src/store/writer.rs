@@ -1,16 +1,19 @@
 //! The single writer thread. Callers hand it jobs; it runs as many as are waiting inside one
-//! transaction (each acknowledged job in its own savepoint) and commits once (group commit). Only
-//! once that commit is durable (see [`Completion`]) are the batch's after-commit hooks run, its events
-//! published and its callers answered. Nobody but this thread writes, so callers never see
-//! `SQLITE_BUSY`.
+//! transaction (each acknowledged job in its own savepoint) and commits once (group commit). Nobody but
+//! this thread writes, so callers never see `SQLITE_BUSY`.
 //!
-//! Background writes nobody waits for (a task's progress, metrics, logs; a run starting or ending) join
-//! the open transaction and are committed with the next acknowledged write, or after [`LINGER`] at
-//! the latest. Their events are published only after that commit, like every other event.
+//! With durability `Full`, a batch holding a job that must be synced ([`Writer::enqueue`]) completes —
+//! its after-commit hooks run, its events are published, its callers are answered — only once the WAL
+//! is synced (see [`Completion`]). Other batches complete at commit, and the syncer syncs them within
+//! [`SYNC_BEHIND`]: background writes (a run starting or ending, progress, metrics, logs) and inserts
+//! whose durability comes from the submission log ([`Ack::Committed`]).
+//!
+//! Background writes nobody waits for join the open transaction and are committed with the next
+//! acknowledged write, or after [`LINGER`] at the latest.
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -25,12 +28,15 @@ use crate::events::{Event, EventBus};
 const MAX_BATCH: usize = 4096;
 /// Longest a background write (progress, metrics, start and end of runs) waits for a commit.
 const LINGER: Duration = Duration::from_millis(2);
+/// Longest a commit that needed no sync of its own stays unsynced (with durability `Full`): what a
+/// power cut can take back of the runner's background writes.
+const SYNC_BEHIND: Duration = Duration::from_millis(10);
 
 type Reply = Box<dyn FnOnce(Option<&str>) + Send>;
 type Hook = Box<dyn FnOnce() + Send>;
 type Job = Box<dyn FnOnce(&Connection, &mut Effects) + Send>;
 
-/// What a job asks to happen once its transaction is durable.
+/// What a job asks to happen once its transaction completes (see the module's documentation).
 #[derive(Default)]
 pub(crate) struct Effects {
     events: Vec<Event>,
@@ -67,14 +73,66 @@ enum Op {
     Job {
         job: Job,
         refuse: Option<Refuse>,
-        durable: bool,
+        /// A caller waits: commit as soon as the channel is drained.
+        waited: bool,
+        /// With durability `Full`, the WAL is synced before the batch completes.
+        synced: bool,
+        /// The number of a logged insert ([`Ack::Logged`]).
+        logged: Option<u64>,
     },
     Stop,
 }
 
 type Refuse = Box<dyn FnOnce(Error) + Send>;
 
-/// A write handed to the writer; `wait` returns once it is durable (or failed).
+/// How a job's caller learns of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ack {
+    /// The caller waits until the job is committed and (with durability `Full`) the WAL synced.
+    Synced,
+    /// The `n`th insert of a run logged in the submission log, which made it durable: its caller does
+    /// not wait. The batch commits as soon as the channel is drained and completes without a sync of
+    /// its own (the WAL is synced with the next synced batch, or within [`SYNC_BEHIND`]); right after
+    /// its commit, [`Visibility`] reaches `n`, so that reads can wait for it.
+    Logged(u64),
+}
+
+/// How far the writer has committed the logged inserts, in the order they were numbered and queued.
+/// Reads wait on it so that a run whose submit returned is always found.
+#[derive(Debug, Default)]
+pub(crate) struct Visibility {
+    committed: AtomicU64,
+    lock: Mutex<()>,
+    advanced: Condvar,
+}
+
+impl Visibility {
+    fn advance(&self, n: u64) {
+        let _guard = self.lock.lock();
+        if self.committed.fetch_max(n, Ordering::AcqRel) < n {
+            self.advanced.notify_all();
+        }
+    }
+
+    /// Waits until logged insert `n` is committed (or failed), for at most `timeout`; after that the
+    /// caller goes on (and a warning is logged) rather than hang on a stuck writer.
+    pub(crate) fn wait_for(&self, n: u64, timeout: Duration) {
+        if self.committed.load(Ordering::Acquire) >= n {
+            return;
+        }
+        let deadline = Instant::now() + timeout;
+        let mut guard = self.lock.lock();
+        while self.committed.load(Ordering::Acquire) < n {
+            if self.advanced.wait_until(&mut guard, deadline).timed_out() {
+                tracing::warn!("the writer did not commit logged insert {n} within {timeout:?}; going on without it");
+                return;
+            }
+        }
+    }
+}
+
+/// A write handed to the writer; `wait` returns once it is committed (and synced, if it asked to be),
+/// or failed.
 ///
 /// A mutex and condvar rather than a channel: waiting parks the thread at once, where a channel's
 /// `recv` spins and yields first, which costs the writer its CPU when many callers wait on few cores.
@@ -146,6 +204,7 @@ impl<T> Pending<T> {
 pub(crate) struct Writer {
     tx: Sender<Op>,
     thread: Mutex<Option<JoinHandle<()>>>,
+    pub(crate) visibility: Arc<Visibility>,
 }
 
 impl Writer {
@@ -157,19 +216,35 @@ impl Writer {
             Some(wal) => Completion::start_syncer(wal, bus)?,
             None => Completion::Inline(bus),
         };
+        let visibility = Arc::new(Visibility::default());
+        let seen = visibility.clone();
         let thread = std::thread::Builder::new()
             .name("modelrunner-writer".into())
-            .spawn(move || writer_loop(conn, rx, completion))
+            .spawn(move || writer_loop(conn, rx, completion, &seen))
             .map_err(|e| Error::Internal(format!("cannot start writer thread: {e}")))?;
-        Ok(Self { tx, thread: Mutex::new(Some(thread)) })
+        Ok(Self { tx, thread: Mutex::new(Some(thread)), visibility })
     }
 
-    /// Queues a job; the returned [`Pending`] yields its value once committed.
+    /// Queues a job; the returned [`Pending`] yields its value once committed and, with durability
+    /// `Full`, synced.
     pub(crate) fn enqueue<T, F>(&self, f: F) -> Pending<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection, &mut Effects) -> Result<T> + Send + 'static,
     {
+        self.enqueue_acked(Ack::Synced, f)
+    }
+
+    /// [`Writer::enqueue`], answered as `ack` says (a logged insert's [`Pending`] may be dropped).
+    pub(crate) fn enqueue_acked<T, F>(&self, ack: Ack, f: F) -> Pending<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, &mut Effects) -> Result<T> + Send + 'static,
+    {
+        let (synced, logged) = match ack {
+            Ack::Synced => (true, None),
+            Ack::Logged(n) => (false, Some(n)),
+        };
         let (answer, pending) = pending_pair();
         let job: Job = Box::new(move |conn, effects| {
             let mut local = Effects::default();
@@ -183,13 +258,24 @@ impl Writer {
                         });
                     }));
                 }
-                Err(e) => answer.send(Err(e)),
+                Err(e) => {
+                    if logged.is_some() {
+                        tracing::error!("a submitted run was not stored ({e}); the next open restores it from the submission log");
+                    }
+                    answer.send(Err(e));
+                }
             }
         });
         let slot = pending.slot.clone();
-        let refuse: Refuse = Box::new(move |e| slot.answer_once(Err(e)));
+        let visibility = self.visibility.clone();
+        let refuse: Refuse = Box::new(move |e| {
+            if let Some(n) = logged {
+                visibility.advance(n);
+            }
+            slot.answer_once(Err(e));
+        });
         if let Err(crossbeam_channel::SendError(Op::Job { refuse: Some(refuse), .. })) =
-            self.tx.send(Op::Job { job, refuse: Some(refuse), durable: true })
+            self.tx.send(Op::Job { job, refuse: Some(refuse), waited: true, synced, logged })
         {
             refuse(Error::ShuttingDown);
         }
@@ -212,7 +298,7 @@ impl Writer {
                 Err(e) => tracing::warn!("background write failed: {e}"),
             }
         });
-        let _ = self.tx.send(Op::Job { job, refuse: None, durable: false });
+        let _ = self.tx.send(Op::Job { job, refuse: None, waited: false, synced: false, logged: None });
     }
 
     /// Commits everything queued so far, then stops the thread. Later writes fail with `ShuttingDown`.
@@ -239,13 +325,13 @@ fn in_savepoint<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T>) 
     }
 }
 
-fn writer_loop(conn: Connection, rx: Receiver<Op>, mut done: Completion) {
-    let mut batch = Batch::default();
+fn writer_loop(conn: Connection, rx: Receiver<Op>, mut done: Completion, visibility: &Visibility) {
+    let mut batch = Batch { visibility, due: None, jobs: 0, synced: false, logged: None, effects: Effects::default() };
     loop {
-        // Uncommitted background writes wait at most LINGER for an acknowledged write to share a commit.
-        let op = match batch.opened {
+        // An open batch waits for more jobs until it is due (see `Batch::due`).
+        let op = match batch.due {
             None => rx.recv().map_err(|_| ()),
-            Some(opened) => match rx.recv_deadline(opened + LINGER) {
+            Some(due) => match rx.recv_deadline(due) {
                 Ok(op) => Ok(op),
                 Err(RecvTimeoutError::Timeout) => {
                     batch.commit(&conn, &mut done, !rx.is_empty());
@@ -262,7 +348,7 @@ fn writer_loop(conn: Connection, rx: Receiver<Op>, mut done: Completion) {
                 Err(_) => break,
             }
         }
-        if stopping || batch.durable || batch.jobs >= MAX_BATCH {
+        if stopping || batch.jobs >= MAX_BATCH || batch.due.is_some_and(|due| due <= Instant::now()) {
             batch.commit(&conn, &mut done, !rx.is_empty());
         }
         if stopping {
@@ -279,23 +365,28 @@ fn writer_loop(conn: Connection, rx: Receiver<Op>, mut done: Completion) {
 }
 
 /// The open transaction and what it owes once committed.
-#[derive(Default)]
-struct Batch {
-    opened: Option<Instant>,
+struct Batch<'a> {
+    visibility: &'a Visibility,
+    /// When the open transaction (if any) commits at the latest: at once (once the channel is drained)
+    /// for a job someone waits for, [`LINGER`] after a background write.
+    due: Option<Instant>,
     jobs: usize,
-    /// Someone waits for a write of this batch: commit as soon as the channel is drained.
-    durable: bool,
+    /// A job of this batch must be synced before the batch completes.
+    synced: bool,
+    /// The last logged insert of this batch.
+    logged: Option<u64>,
     effects: Effects,
 }
 
-impl Batch {
+impl Batch<'_> {
     /// Runs one op inside the open transaction (opening it if needed); true for `Stop`.
     fn run(&mut self, conn: &Connection, op: Op) -> bool {
-        let (job, refuse, durable) = match op {
-            Op::Job { job, refuse, durable } => (job, refuse, durable),
+        let (job, refuse, waited, synced, logged) = match op {
+            Op::Job { job, refuse, waited, synced, logged } => (job, refuse, waited, synced, logged),
             Op::Stop => return true,
         };
-        if self.opened.is_none() {
+        let now = Instant::now();
+        if self.due.is_none() {
             if let Err(e) = conn.prepare_cached("BEGIN IMMEDIATE").and_then(|mut s| s.execute([])) {
                 // Never run a job outside a transaction.
                 tracing::error!("cannot begin a transaction, a write is refused: {e}");
@@ -304,26 +395,37 @@ impl Batch {
                 }
                 return false;
             }
-            self.opened = Some(Instant::now());
+            self.due = Some(now + LINGER);
         }
         job(conn, &mut self.effects);
         self.jobs += 1;
-        self.durable |= durable;
+        let due = if waited { now } else { now + LINGER };
+        self.due = self.due.min(Some(due));
+        self.synced |= synced;
+        self.logged = self.logged.max(logged);
         false
     }
 
     fn commit(&mut self, conn: &Connection, done: &mut Completion, more_queued: bool) {
-        if self.opened.take().is_none() {
+        if self.due.take().is_none() {
             return;
         }
         let effects = std::mem::take(&mut self.effects);
         let n = std::mem::take(&mut self.jobs);
-        self.durable = false;
-        match conn.prepare_cached("COMMIT").and_then(|mut s| s.execute([])) {
-            Ok(_) => done.committed(effects, more_queued),
+        let synced = std::mem::take(&mut self.synced);
+        let r = conn.prepare_cached("COMMIT").and_then(|mut s| s.execute([]));
+        if r.is_err() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        // Readers waiting for these inserts may go on: they are visible now (or lost to a failed
+        // commit, and restored from the submission log at the next open).
+        if let Some(n) = self.logged.take() {
+            self.visibility.advance(n);
+        }
+        match r {
+            Ok(_) => done.committed(effects, more_queued, synced),
             Err(e) => {
                 tracing::error!("commit failed, {n} writes lost: {e}");
-                let _ = conn.execute_batch("ROLLBACK");
                 let msg = format!("commit failed: {e}");
                 for reply in effects.replies {
                     reply(Some(&msg));
@@ -333,9 +435,10 @@ impl Batch {
     }
 }
 
-/// What happens to a committed batch: its effects at once (`Normal`), or once the WAL is synced
-/// (`Full`). When more work is already queued, the sync goes to the syncer thread so that it overlaps
-/// with the writer's next batch; otherwise the writer syncs inline and saves a thread handoff.
+/// What happens to a committed batch: its effects at once (`Normal`, or `Full` for a batch that needs no
+/// sync), or once the WAL is synced (`Full`). When more work is already queued, the sync goes to the
+/// syncer thread so that it overlaps with the writer's next batch; otherwise the writer syncs inline
+/// and saves a thread handoff. Batches complete in commit order either way.
 enum Completion {
     Inline(Arc<EventBus>),
     Synced(Syncer),
@@ -345,36 +448,51 @@ struct Syncer {
     wal: PathBuf,
     file: Option<std::fs::File>,
     bus: Arc<EventBus>,
-    tx: Option<Sender<Effects>>,
+    tx: Option<Sender<Committed>>,
     /// Batches handed to the syncer thread and not yet completed.
     inflight: Arc<AtomicUsize>,
+    /// Something was committed after the last sync began (the syncer syncs it within [`SYNC_BEHIND`]).
+    dirty: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
+}
+
+/// A committed batch handed to the syncer thread.
+struct Committed {
+    effects: Effects,
+    synced: bool,
 }
 
 impl Completion {
     fn start_syncer(wal: PathBuf, bus: Arc<EventBus>) -> Result<Self> {
-        let (tx, rx) = crossbeam_channel::unbounded::<Effects>();
+        let (tx, rx) = crossbeam_channel::unbounded::<Committed>();
         let inflight = Arc::new(AtomicUsize::new(0));
-        let (wal2, bus2, inflight2) = (wal.clone(), bus.clone(), inflight.clone());
+        let dirty = Arc::new(AtomicBool::new(false));
+        let (wal2, bus2, inflight2, dirty2) = (wal.clone(), bus.clone(), inflight.clone(), dirty.clone());
         let thread = std::thread::Builder::new()
             .name("modelrunner-syncer".into())
-            .spawn(move || syncer_loop(&wal2, &rx, &bus2, &inflight2))
+            .spawn(move || syncer_loop(&wal2, &rx, &bus2, &inflight2, &dirty2))
             .map_err(|e| Error::Internal(format!("cannot start syncer thread: {e}")))?;
-        Ok(Self::Synced(Syncer { wal, file: None, bus, tx: Some(tx), inflight, thread: Some(thread) }))
+        Ok(Self::Synced(Syncer { wal, file: None, bus, tx: Some(tx), inflight, dirty, thread: Some(thread) }))
     }
 
-    /// `more_queued`: the writer already has its next jobs waiting.
-    fn committed(&mut self, effects: Effects, more_queued: bool) {
+    /// `more_queued`: the writer already has its next jobs waiting. `synced`: the batch completes only
+    /// once the WAL is synced.
+    fn committed(&mut self, effects: Effects, more_queued: bool, synced: bool) {
         match self {
             Self::Inline(bus) => complete(effects, bus, None),
             Self::Synced(s) => {
                 // Inline only when the syncer is idle, so batches still complete in commit order.
-                if !more_queued && s.inflight.load(Ordering::Acquire) == 0 {
+                let idle = s.inflight.load(Ordering::Acquire) == 0;
+                if idle && !synced && !more_queued {
+                    s.dirty.store(true, Ordering::Release);
+                    complete(effects, &s.bus, None);
+                } else if idle && synced && !more_queued {
+                    s.dirty.store(false, Ordering::Release);
                     let failure = sync_wal(&s.wal, &mut s.file);
                     complete(effects, &s.bus, failure.as_deref());
                 } else if let Some(tx) = &s.tx {
                     s.inflight.fetch_add(1, Ordering::AcqRel);
-                    let _ = tx.send(effects);
+                    let _ = tx.send(Committed { effects, synced });
                 }
             }
         }
@@ -383,7 +501,7 @@ impl Completion {
 
 impl Drop for Syncer {
     fn drop(&mut self) {
-        // Closing the channel lets the syncer finish what is queued and stop.
+        // Closing the channel lets the syncer finish what is queued, sync what is dirty, and stop.
         self.tx.take();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
@@ -425,19 +543,42 @@ fn complete(effects: Effects, bus: &EventBus, failure: Option<&str>) {
     }
 }
 
-/// Makes committed batches durable with one `fdatasync` of the WAL for all batches waiting, then
-/// completes them in commit order. SQLite's own checkpoints (at `synchronous=NORMAL`) sync the WAL
-/// before copying it back and the database after, so a frame is durable before the WAL is rewritten.
-fn syncer_loop(wal: &std::path::Path, rx: &Receiver<Effects>, bus: &EventBus, inflight: &AtomicUsize) {
+/// Makes committed batches durable with one `fdatasync` of the WAL for all batches waiting (when one of
+/// them asked for it), then completes them in commit order; syncs what was committed without a sync
+/// within [`SYNC_BEHIND`], and once more when the writer stops. SQLite's own checkpoints (at
+/// `synchronous=NORMAL`) sync the WAL before copying it back and the database after, so a frame is
+/// durable before the WAL is rewritten.
+fn syncer_loop(wal: &std::path::Path, rx: &Receiver<Committed>, bus: &EventBus, inflight: &AtomicUsize, dirty: &AtomicBool) {
     let mut file: Option<std::fs::File> = None;
-    while let Ok(first) = rx.recv() {
-        let mut batches = vec![first];
-        batches.extend(rx.try_iter());
-        let failure = sync_wal(wal, &mut file);
-        let n = batches.len();
-        for effects in batches {
-            complete(effects, bus, failure.as_deref());
+    loop {
+        match rx.recv_timeout(SYNC_BEHIND) {
+            Ok(first) => {
+                let mut batches = vec![first];
+                batches.extend(rx.try_iter());
+                let failure = if batches.iter().any(|b| b.synced) {
+                    dirty.store(false, Ordering::Release);
+                    sync_wal(wal, &mut file)
+                } else {
+                    dirty.store(true, Ordering::Release);
+                    None
+                };
+                let n = batches.len();
+                for batch in batches {
+                    complete(batch.effects, bus, failure.as_deref());
+                }
+                inflight.fetch_sub(n, Ordering::AcqRel);
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                if dirty.swap(false, Ordering::AcqRel) {
+                    let _ = sync_wal(wal, &mut file);
+                }
+            }
+            Err(RecvTimeoutError::Disconnected) => {
+                if dirty.swap(false, Ordering::AcqRel) {
+                    let _ = sync_wal(wal, &mut file);
+                }
+                return;
+            }
         }
-        inflight.fetch_sub(n, Ordering::AcqRel);
     }
 }

@@ -32,14 +32,22 @@ fn child_entry() {
     // ...and a stream of acknowledged submissions queued behind it.
     for i in 0.. {
         let run = r.submit(RunSpec::task(RunKind::Inference, "echo").with_inputs(json!({"i": i}))).unwrap();
-        writeln!(out, "ACK {}", run.id).unwrap();
+        writeln!(out, "ACK {} {}", run.id, run.seq).unwrap();
         out.flush().unwrap();
     }
 }
 
 struct ChildReport {
     running: String,
+    /// Acknowledged runs: id and `seq`.
     acked: Vec<String>,
+    seqs: Vec<i64>,
+}
+
+fn parse_ack(line: &str) -> Option<(String, i64)> {
+    let (_, rest) = line.split_once("ACK ")?;
+    let (id, seq) = rest.split_once(' ')?;
+    Some((id.to_owned(), seq.parse().ok()?))
 }
 
 fn run_child_and_kill(db: &std::path::Path, max_attempts: u32, acks_before_kill: usize) -> ChildReport {
@@ -53,13 +61,14 @@ fn run_child_and_kill(db: &std::path::Path, max_attempts: u32, acks_before_kill:
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut running = None;
-    let mut acked = Vec::new();
+    let (mut acked, mut seqs) = (Vec::new(), Vec::new());
     for line in lines.by_ref() {
         let line = line.unwrap();
         if let Some((_, id)) = line.split_once("RUNNING ") {
             running = Some(id.to_owned());
-        } else if let Some((_, id)) = line.split_once("ACK ") {
-            acked.push(id.to_owned());
+        } else if let Some((id, seq)) = parse_ack(&line) {
+            acked.push(id);
+            seqs.push(seq);
             if acked.len() == acks_before_kill {
                 break;
             }
@@ -69,11 +78,12 @@ fn run_child_and_kill(db: &std::path::Path, max_attempts: u32, acks_before_kill:
     child.wait().unwrap();
     // Acknowledgements already in the pipe when the kill came count too.
     for line in lines.map_while(Result::ok) {
-        if let Some((_, id)) = line.split_once("ACK ") {
-            acked.push(id.to_owned());
+        if let Some((id, seq)) = parse_ack(&line) {
+            acked.push(id);
+            seqs.push(seq);
         }
     }
-    ChildReport { running: running.expect("child reported its running run"), acked }
+    ChildReport { running: running.expect("child reported its running run"), acked, seqs }
 }
 
 #[test]
@@ -115,4 +125,48 @@ fn interrupted_runs_without_attempts_left_are_failed() {
     for id in &report.acked {
         r.get_run(id).unwrap();
     }
+}
+
+/// What a power cut can do that `kill -9` cannot: take back the WAL's last commits. With durability
+/// `Full`, each submit returned only once its run was synced to the submission log (the WAL follows
+/// within 10 ms), so the next open restores those runs from the log.
+#[test]
+fn runs_a_power_cut_took_from_the_database_come_back_from_the_submission_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("crash.db");
+    let report = run_child_and_kill(&db, 3, 60);
+    // The cut: the last 20 acknowledged runs never reached the database file.
+    let lost: Vec<(String, i64)> = report.acked.iter().cloned().zip(report.seqs.iter().copied()).rev().take(20).collect();
+    let forget = |ids: &[(String, i64)]| {
+        let c = rusqlite::Connection::open(&db).unwrap();
+        for (id, _) in ids {
+            c.execute("DELETE FROM run_events WHERE run_id = ?1", [id]).unwrap();
+            assert_eq!(c.execute("DELETE FROM runs WHERE id = ?1", [id]).unwrap(), 1, "run {id} was stored");
+        }
+    };
+    forget(&lost);
+    let r = Runner::open_with(&db, options().workers(0)).unwrap();
+    for id in &report.acked {
+        r.get_run(id).unwrap_or_else(|e| panic!("acknowledged run {id} lost: {e}"));
+    }
+    for (id, seq) in &lost {
+        let run = r.get_run(id).unwrap();
+        assert_eq!((run.status, run.seq), (RunStatus::Queued, *seq), "restored as submitted, in its place");
+        assert_eq!(run.inputs["i"].as_u64().map(|i| i as usize), report.acked.iter().position(|a| a == id));
+        let events = r.run_events(id).unwrap();
+        assert_eq!(events.len(), 1);
+        assert!(matches!(events[0].body, modelrunner::EventBody::State { status: RunStatus::Queued, .. }));
+    }
+    // Restored runs run like any other.
+    r.start_workers(2).unwrap();
+    for (id, _) in &lost {
+        assert_eq!(r.wait(id, crate::common::WAIT).unwrap().status, RunStatus::Succeeded);
+    }
+    r.cancel_run(&report.running).unwrap();
+    r.shutdown(Duration::from_secs(5));
+    drop(r);
+    // That open retired the log once its runs were in the database: nothing comes back twice.
+    forget(&lost[..1]);
+    let r = Runner::open_with(&db, options().workers(0)).unwrap();
+    assert_eq!(r.get_run(&lost[0].0).unwrap_err().code().as_str(), "NOT_FOUND");
 }
