@@ -1,13 +1,14 @@
 //! End-to-end throughput of no-op runs and submit→start latency, from 1 and from 8 submitting threads,
-//! with every submit synced to disk before it is acknowledged (`Durability::Full`: an `fdatasync` of
-//! SQLite's WAL after every commit).
+//! with every submit synced to disk before it is acknowledged (`Durability::Full`: the run is synced to
+//! the submission log beside the database, an `O_DIRECT | O_DSYNC` write, group-committed).
 //!
 //! The peer, measured in the same run on the same disk: a durable SQLite job table the way the
 //! FastAPI/Flask backends of our seed documents keep one — one `INSERT … COMMIT` per submit with
 //! `synchronous=FULL`, each thread on its own connection. It only inserts (no worker, no status
 //! updates), so its figure is an upper bound for that design's end-to-end rate.
 //!
-//! `cargo bench -p modelrunner-benches --bench runs_throughput` (set `MR_BENCH_QUICK=1` for a smoke run).
+//! `cargo bench -p modelrunner-benches --bench runs_throughput` (set `MR_BENCH_QUICK=1` for a smoke run,
+//! `MR_BENCH_THREADS=1` or `8` for one case, `MR_BENCH_NO_PEER=1` to skip the peer, e.g. under `perf`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -114,7 +115,7 @@ fn main() {
         _ => Durability::Full,
     };
     match durability {
-        Durability::Full => println!("durability: Full (every submit's commit is fdatasynced before it is acknowledged)"),
+        Durability::Full => println!("durability: Full (every submit is synced to disk before it is acknowledged)"),
         Durability::Normal => println!("durability: Normal (commits not synced: submits survive kill -9, not power loss)"),
     }
     println!("workers: {workers}; peer: one INSERT+COMMIT per submit, synchronous=FULL");

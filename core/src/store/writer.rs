@@ -6,7 +6,7 @@
 //! its after-commit hooks run, its events are published, its callers are answered — only once the WAL
 //! is synced (see [`Completion`]). Other batches complete at commit, and the syncer syncs them within
 //! [`SYNC_BEHIND`]: background writes (a run starting or ending, progress, metrics, logs) and inserts
-//! whose durability comes from the submission log ([`Ack::Committed`]).
+//! whose durability comes from the submission log ([`Ack::Logged`]), which nobody waits for.
 //!
 //! Background writes nobody waits for join the open transaction and are committed with the next
 //! acknowledged write, or after [`LINGER`] at the latest.
@@ -101,6 +101,8 @@ pub(crate) enum Ack {
 /// Reads wait on it so that a run whose submit returned is always found.
 #[derive(Debug, Default)]
 pub(crate) struct Visibility {
+    /// Commits so far (the checkpointer's cue).
+    pub(crate) commits: Arc<AtomicU64>,
     committed: AtomicU64,
     lock: Mutex<()>,
     advanced: Condvar,
@@ -423,7 +425,10 @@ impl Batch<'_> {
             self.visibility.advance(n);
         }
         match r {
-            Ok(_) => done.committed(effects, more_queued, synced),
+            Ok(_) => {
+                self.visibility.commits.fetch_add(1, Ordering::Release);
+                done.committed(effects, more_queued, synced);
+            }
             Err(e) => {
                 tracing::error!("commit failed, {n} writes lost: {e}");
                 let msg = format!("commit failed: {e}");
