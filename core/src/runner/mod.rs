@@ -413,7 +413,7 @@ impl Shared {
                 tracing::warn!("some tasks ignored cancellation at shutdown; their runs are recovered at the next open");
             }
         }
-        self.store.close();
+        self.store.writer.stop();
         // Nothing writes any more: the database is free for the next runner, even while handles live on.
         drop(self.lock.lock().take());
     }

@@ -1,7 +1,7 @@
 //! SQLite persistence: WAL, versioned migrations, one writer thread with group commit, a pool of
 //! read connections.
 
-mod checkpointer;
+mod completion;
 mod docs;
 mod entities;
 pub(crate) mod runs;
@@ -86,7 +86,6 @@ const MAX_IDLE_READERS: usize = 16;
 #[derive(Debug)]
 pub(crate) struct Store {
     pub(crate) writer: Writer,
-    checkpointer: checkpointer::Checkpointer,
     path: PathBuf,
     idle_readers: Mutex<Vec<Connection>>,
     /// With durability `Full`: where submitted runs are made durable.
@@ -160,10 +159,8 @@ impl Store {
         };
         let last_run_seq = AtomicI64::new(runs::max_seq(&conn)?);
         let writer = Writer::start(conn, bus, sync_wal)?;
-        let checkpointer = checkpointer::Checkpointer::start(path, writer.visibility.commits.clone())?;
         let store = Self {
             writer,
-            checkpointer,
             path: path.to_owned(),
             idle_readers: Mutex::new(Vec::new()),
             submit_log,
@@ -172,13 +169,6 @@ impl Store {
             acknowledged: AtomicU64::new(0),
         };
         Ok((store, prepared))
-    }
-
-    /// Commits what is queued and stops writing (the writer, then the checkpointer). Later writes fail
-    /// with `ShuttingDown`.
-    pub(crate) fn close(&self) {
-        self.writer.stop();
-        self.checkpointer.stop();
     }
 
     /// The `seq` of the next run to be stored.
