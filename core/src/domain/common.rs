@@ -15,7 +15,9 @@ pub fn now() -> Timestamp {
 
 /// Formats a timestamp the way the store keeps it: fixed width, so text order is time order.
 pub(crate) fn ts_to_sql(t: &Timestamp) -> String {
-    t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+    // Not `format("%Y-%m-%dT%H:%M:%S%.6fZ")`: that parses its pattern on every call, and a run's
+    // lifecycle formats several timestamps on the writer's path.
+    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
 
 pub(crate) fn ts_from_sql(s: &str) -> Result<Timestamp> {
@@ -143,4 +145,20 @@ pub(crate) fn validate_id(field: &str, id: &str) -> Result<()> {
 /// Checks that a JSON value is an object (`field` names it in the error).
 pub(crate) fn require_object(field: &str, value: &serde_json::Value) -> Result<()> {
     if value.is_object() { Ok(()) } else { Err(Error::invalid(field, "must be a JSON object")) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_timestamps_have_a_fixed_width_so_text_order_is_time_order() {
+        let t = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        assert_eq!(ts_to_sql(&t("2026-12-01T02:31:41Z")), "2026-12-01T02:31:41.000000Z");
+        assert_eq!(ts_to_sql(&t("2026-12-01T02:31:41.00012Z")), "2026-12-01T02:31:41.000120Z");
+        assert_eq!(ts_to_sql(&t("2026-12-01T03:31:41.5+01:00")), "2026-12-01T02:31:41.500000Z");
+        let (a, b) = (t("2026-12-01T02:31:41.9Z"), t("2026-12-01T02:31:42.1Z"));
+        assert!(ts_to_sql(&a) < ts_to_sql(&b));
+        assert_eq!(ts_from_sql(&ts_to_sql(&a)).unwrap(), a);
+    }
 }
