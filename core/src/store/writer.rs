@@ -4,9 +4,9 @@
 //!
 //! With durability `Full`, a batch holding a job that must be synced ([`Writer::enqueue`]) completes —
 //! its after-commit hooks run, its events are published, its callers are answered — only once the WAL
-//! is synced (see [`super::completion`]). Other batches complete at commit, and the syncer syncs them within
-//! [`SYNC_BEHIND`](super::completion::SYNC_BEHIND): background writes (a run starting or ending, progress, metrics, logs) and inserts
-//! whose durability comes from the submission log ([`Ack::Logged`]), which nobody waits for.
+//! is synced (see [`super::completion`]). Other batches complete at commit, and the syncer syncs them
+//! within [`SYNC_BEHIND`](super::completion::SYNC_BEHIND): background writes (a run starting or ending, progress, metrics, logs) and
+//! inserts whose durability comes from the submission log ([`Ack::Logged`]), which nobody waits for.
 //!
 //! Background writes nobody waits for join the open transaction and are committed with the next
 //! acknowledged write, or after [`LINGER`] at the latest.
@@ -90,8 +90,9 @@ pub(crate) enum Ack {
     Synced,
     /// The `n`th insert of a run logged in the submission log, which made it durable: its caller does
     /// not wait. The batch commits as soon as the channel is drained and completes without a sync of
-    /// its own (the WAL is synced with the next synced batch, or within [`SYNC_BEHIND`](super::completion::SYNC_BEHIND)); right after
-    /// its commit, [`Visibility`] reaches `n`, so that reads can wait for it.
+    /// its own (the WAL is synced with the next synced batch, or within
+    /// [`SYNC_BEHIND`](super::completion::SYNC_BEHIND)); right after its commit, [`Visibility`]
+    /// reaches `n`, so that reads can wait for it.
     Logged(u64),
 }
 
@@ -324,12 +325,12 @@ fn in_savepoint<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T>) 
 }
 
 fn writer_loop(conn: Connection, rx: Receiver<Op>, mut done: Completion, visibility: &Visibility) {
-    let mut batch = Batch { visibility, due: None, jobs: 0, synced: false, logged: None, effects: Effects::default() };
+    let mut batch = Batch { visibility, opened: None, jobs: 0, waited: false, synced: false, logged: None, effects: Effects::default() };
     loop {
-        // An open batch waits for more jobs until it is due (see `Batch::due`).
-        let op = match batch.due {
+        // Uncommitted background writes wait at most LINGER for an acknowledged write to share a commit.
+        let op = match batch.opened {
             None => rx.recv().map_err(|_| ()),
-            Some(due) => match rx.recv_deadline(due) {
+            Some(opened) => match rx.recv_deadline(opened + LINGER) {
                 Ok(op) => Ok(op),
                 Err(RecvTimeoutError::Timeout) => {
                     batch.commit(&conn, &mut done, !rx.is_empty());
@@ -346,7 +347,7 @@ fn writer_loop(conn: Connection, rx: Receiver<Op>, mut done: Completion, visibil
                 Err(_) => break,
             }
         }
-        if stopping || batch.jobs >= MAX_BATCH || batch.due.is_some_and(|due| due <= Instant::now()) {
+        if stopping || batch.waited || batch.jobs >= MAX_BATCH {
             batch.commit(&conn, &mut done, !rx.is_empty());
         }
         if stopping {
@@ -365,10 +366,10 @@ fn writer_loop(conn: Connection, rx: Receiver<Op>, mut done: Completion, visibil
 /// The open transaction and what it owes once committed.
 struct Batch<'a> {
     visibility: &'a Visibility,
-    /// When the open transaction (if any) commits at the latest: at once (once the channel is drained)
-    /// for a job someone waits for, [`LINGER`] after a background write.
-    due: Option<Instant>,
+    opened: Option<Instant>,
     jobs: usize,
+    /// Someone waits for a write of this batch: commit as soon as the channel is drained.
+    waited: bool,
     /// A job of this batch must be synced before the batch completes.
     synced: bool,
     /// The last logged insert of this batch.
@@ -383,8 +384,7 @@ impl Batch<'_> {
             Op::Job { job, refuse, waited, synced, logged } => (job, refuse, waited, synced, logged),
             Op::Stop => return true,
         };
-        let now = Instant::now();
-        if self.due.is_none() {
+        if self.opened.is_none() {
             if let Err(e) = conn.prepare_cached("BEGIN IMMEDIATE").and_then(|mut s| s.execute([])) {
                 // Never run a job outside a transaction.
                 tracing::error!("cannot begin a transaction, a write is refused: {e}");
@@ -393,23 +393,23 @@ impl Batch<'_> {
                 }
                 return false;
             }
-            self.due = Some(now + LINGER);
+            self.opened = Some(Instant::now());
         }
         job(conn, &mut self.effects);
         self.jobs += 1;
-        let due = if waited { now } else { now + LINGER };
-        self.due = self.due.min(Some(due));
+        self.waited |= waited;
         self.synced |= synced;
         self.logged = self.logged.max(logged);
         false
     }
 
     fn commit(&mut self, conn: &Connection, done: &mut Completion, more_queued: bool) {
-        if self.due.take().is_none() {
+        if self.opened.take().is_none() {
             return;
         }
         let effects = std::mem::take(&mut self.effects);
         let n = std::mem::take(&mut self.jobs);
+        self.waited = false;
         let synced = std::mem::take(&mut self.synced);
         let r = conn.prepare_cached("COMMIT").and_then(|mut s| s.execute([]));
         if r.is_err() {
