@@ -98,9 +98,11 @@ pub(crate) struct Store {
     acknowledged: AtomicU64,
 }
 
-/// Most logged inserts the writer may have queued and not yet committed before submits wait for it
-/// (a bound on memory; a busy writer commits a few dozen at a time).
-const MAX_UNCOMMITTED: u64 = 1024;
+/// Most logged inserts the writer may have queued and not yet committed before submits wait for it. A
+/// busy writer commits a few dozen at a time; measured from 8 threads, 256 rather than 1,024 kept the
+/// median submit→start at 0.62–0.91 ms instead of 0.64–1.24 ms, for 20,700–28,600 runs/s instead
+/// of 26,100–28,800.
+const MAX_UNCOMMITTED: u64 = 256;
 /// Longest a read waits for the writer to commit runs whose submit returned.
 const READ_WAIT: Duration = Duration::from_secs(10);
 
