@@ -63,21 +63,30 @@ const WAL_FRAME_HEADER: u64 = 24;
 /// half the cost of a sync after an append, measured here). SQLite's recovery stops at the first frame
 /// whose salt and checksum do not match its header, which zeros never do, so the padding is inert.
 fn preallocate_wal(wal: &Path, size: u64) -> Result<()> {
-    use std::io::{Seek, SeekFrom, Write};
-    let mut file = std::fs::OpenOptions::new().write(true).open(wal).map_err(|e| crate::error::Error::io(wal, e))?;
-    let len = file.metadata().map_err(|e| crate::error::Error::io(wal, e))?.len();
-    if len >= size {
-        return Ok(());
+    let file = std::fs::OpenOptions::new().write(true).open(wal).map_err(|e| crate::error::Error::io(wal, e))?;
+    if extend_with_zeros(&file, wal, size)? {
+        file.sync_all().map_err(|e| crate::error::Error::io(wal, e))?;
     }
-    file.seek(SeekFrom::Start(len)).map_err(|e| crate::error::Error::io(wal, e))?;
+    Ok(())
+}
+
+/// Writes zeros from the end of `file` (at `path`) up to `size` bytes; false when it was that long
+/// already. Preallocated by writing, not `fallocate`: written blocks are rewritten later without an
+/// extent change to journal.
+fn extend_with_zeros(file: &std::fs::File, path: &Path, size: u64) -> Result<bool> {
+    use std::os::unix::fs::FileExt;
+    let io = |e| crate::error::Error::io(path, e);
+    let mut at = file.metadata().map_err(io)?.len();
+    if at >= size {
+        return Ok(false);
+    }
     let zeros = vec![0u8; 1 << 20];
-    let mut left = size - len;
-    while left > 0 {
-        let n = left.min(zeros.len() as u64) as usize;
-        file.write_all(&zeros[..n]).map_err(|e| crate::error::Error::io(wal, e))?;
-        left -= n as u64;
+    while at < size {
+        let n = (size - at).min(zeros.len() as u64);
+        file.write_all_at(&zeros[..n as usize], at).map_err(io)?;
+        at += n;
     }
-    file.sync_all().map_err(|e| crate::error::Error::io(wal, e))
+    Ok(true)
 }
 
 /// Idle read connections kept for reuse.

@@ -144,16 +144,7 @@ impl SubmitLog {
         let io = |e| Error::io(path, e);
         let created = !path.exists();
         let file = File::options().read(true).write(true).create(true).truncate(false).open(path).map_err(io)?;
-        let len = file.metadata().map_err(io)?.len();
-        if len < CAPACITY {
-            let zeros = vec![0u8; 1 << 20];
-            let mut at = len;
-            while at < CAPACITY {
-                let n = (CAPACITY - at).min(zeros.len() as u64);
-                file.write_all_at(&zeros[..n as usize], at).map_err(io)?;
-                at += n;
-            }
-        }
+        super::extend_with_zeros(&file, path, CAPACITY)?;
         file.write_all_at(&encode_header(generation), 0).map_err(io)?;
         file.sync_all().map_err(io)?;
         if created {
