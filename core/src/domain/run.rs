@@ -100,6 +100,9 @@ pub struct Run {
     pub started_at: Option<Timestamp>,
     pub updated_at: Timestamp,
     pub finished_at: Option<Timestamp>,
+    /// The worker process that executes (or last executed) the run: `host-pid-id`, fresh per open.
+    #[serde(default)]
+    pub worker: Option<String>,
 }
 
 /// What to run: the request to [`crate::Runner::submit`].

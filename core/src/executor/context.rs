@@ -12,12 +12,13 @@ use crate::domain::run::Run;
 use crate::error::{Error, Result};
 use crate::events::EventBody;
 use crate::runner::Shared;
-use crate::store::runs;
+use crate::store::{Attempt, EventRecord, RunWrite};
 
 /// Handed to [`super::Task::run`]. Reports are written in the background (batched with other writes) and
 /// published as events once committed; they never block the task on disk.
 pub struct TaskContext {
     run: Run,
+    attempt: Attempt,
     token: CancelToken,
     shared: Arc<Shared>,
     device: String,
@@ -34,9 +35,9 @@ impl std::fmt::Debug for TaskContext {
 const MAX_LOG_LINE: usize = 16 * 1024;
 
 impl TaskContext {
-    pub(crate) fn new(run: Run, token: CancelToken, shared: Arc<Shared>, device: String) -> Self {
+    pub(crate) fn new(run: Run, attempt: Attempt, token: CancelToken, shared: Arc<Shared>, device: String) -> Self {
         let last = Mutex::new((run.progress, run.message.clone()));
-        Self { run, token, shared, device, last }
+        Self { run, attempt, token, shared, device, last }
     }
 
     /// The run being executed (as it was when it started).
@@ -61,8 +62,7 @@ impl TaskContext {
 
     /// Records the device the run actually uses (`cpu`, `cuda:0`), e.g. once `auto` is resolved.
     pub fn record_device(&self, device: &str) {
-        let (id, device) = (self.run.id.clone(), device.to_owned());
-        self.shared.store.writer.enqueue_detached(move |conn, _| runs::set_device(conn, &id, &device));
+        self.shared.store.record(RunWrite::Device { attempt: self.attempt.clone(), device: device.to_owned() }, None);
     }
 
     /// The runner's data directory (caches shared by runs live there).
@@ -104,13 +104,13 @@ impl TaskContext {
             last.1 = Some(m.to_owned());
         }
         drop(last);
-        let (id, message, at) = (self.run.id.clone(), message.map(str::to_owned), now());
-        let at_sql = ts_to_sql(&at);
-        let event = runs::EventRow::new(&id, at, EventBody::Progress { progress: pct, message: message.clone(), epoch, loss });
-        self.shared.store.writer.enqueue_detached(move |conn, fx| {
-            runs::set_progress(conn, &id, &at_sql, pct, message.as_deref(), epoch, loss)?;
-            runs::push_event_row(conn, fx, event?)
-        });
+        let (message, at) = (message.map(str::to_owned), now());
+        let Ok(event) = EventRecord::new(&self.run.id, at, EventBody::Progress { progress: pct, message: message.clone(), epoch, loss })
+        else {
+            return;
+        };
+        let write = RunWrite::Progress { attempt: self.attempt.clone(), at: ts_to_sql(&at), progress: pct, message, epoch, loss, event };
+        self.shared.store.record(write, None);
     }
 
     /// Records one value of a metric at a step: appended to the history and set as the latest value.
@@ -126,18 +126,14 @@ impl TaskContext {
         if points.iter().any(|p| !p.1.is_finite()) {
             return Err(Error::invalid(format!("metrics.{name}"), "must be a finite number"));
         }
-        let id = self.run.id.clone();
         let mut latest = serde_json::Map::new();
         latest.insert(name.to_owned(), last.1.into());
         let latest = serde_json::to_string(&latest)?;
         let events = points
             .iter()
-            .map(|&(step, value, at)| runs::EventRow::new(&id, at, EventBody::Metric { name: name.to_owned(), step, value }))
+            .map(|&(step, value, at)| EventRecord::new(&self.run.id, at, EventBody::Metric { name: name.to_owned(), step, value }))
             .collect::<Result<Vec<_>>>()?;
-        self.shared.store.writer.enqueue_detached(move |conn, fx| {
-            runs::merge_json(conn, &id, &latest, "{}")?;
-            events.into_iter().try_for_each(|e| runs::push_event_row(conn, fx, e))
-        });
+        self.shared.store.record(RunWrite::Metrics { attempt: self.attempt.clone(), latest, events }, None);
         Ok(())
     }
 
@@ -156,8 +152,8 @@ impl TaskContext {
             }
             line.truncate(cut);
         }
-        let Ok(event) = runs::EventRow::new(&self.run.id, now(), EventBody::Log { line }) else { return };
-        self.shared.store.writer.enqueue_detached(move |conn, fx| runs::push_event_row(conn, fx, event));
+        let Ok(event) = EventRecord::new(&self.run.id, now(), EventBody::Log { line }) else { return };
+        self.shared.store.record(RunWrite::Log { attempt: self.attempt.clone(), event }, None);
     }
 
     /// A stored dataset's rows.
@@ -192,12 +188,12 @@ impl TaskContext {
 
     /// Another run, as stored now.
     pub fn get_run(&self, id: &str) -> Result<Run> {
-        self.shared.store.read(|c| runs::get(c, id))
+        self.shared.get_run(id)
     }
 
     /// Runs matching `filter`, newest first.
     pub fn list_runs(&self, filter: &crate::domain::run::RunFilter) -> Result<crate::Page<Run>> {
-        self.shared.store.read_tx(|c| runs::list(c, filter))
+        self.shared.store.read_tx(|tx| tx.run_list(filter))
     }
 
     /// A recipe.

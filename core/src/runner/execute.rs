@@ -6,9 +6,8 @@ use std::sync::Arc;
 use crate::domain::common::{now, ts_to_sql};
 use crate::domain::run::{RunError, RunResults, RunStatus};
 use crate::error::{Error, Result};
-use crate::events::EventBody;
 use crate::executor::{CancelReason, CancelToken, TaskContext, TaskOutput};
-use crate::store::runs;
+use crate::store::{Attempt, EventRecord, FinishRecord, RunWrite};
 use serde_json::Map;
 
 use super::Shared;
@@ -17,7 +16,7 @@ impl Shared {
     /// Executes one queued run on the calling worker thread. A run cancelled while queued is skipped.
     pub(crate) fn execute(self: &Arc<Self>, run_id: &str) {
         let device_default = self.config.read().device.clone();
-        let (run, token) = {
+        let (run, token, attempt) = {
             let mut live = self.live.lock();
             let Some(entry) = live.get_mut(run_id) else {
                 return;
@@ -32,20 +31,23 @@ impl Shared {
             let at = now();
             run.started_at = Some(at);
             run.device = Some(run.device.clone().unwrap_or(device_default));
-            let (id, attempts, device, at_sql) = (run.id.clone(), run.attempts, run.device.clone(), ts_to_sql(&at));
-            let event = runs::EventRow::new(&id, at, EventBody::State { status: RunStatus::Running, message: None, error: None });
-            self.store.writer.enqueue_detached(move |conn, fx| {
-                runs::mark_started(conn, &id, &at_sql, attempts, device.as_deref())?;
-                runs::push_event_row(conn, fx, event?)
-            });
-            (run, entry.token.clone())
+            run.worker = Some(self.worker.to_string());
+            let attempt = Attempt { run_id: run.id.clone(), number: run.attempts, worker: self.worker.clone() };
+            match EventRecord::state(&run.id, at, RunStatus::Running, None, None) {
+                Ok(event) => {
+                    let started = RunWrite::Started { attempt: attempt.clone(), at: ts_to_sql(&at), device: run.device.clone(), event };
+                    self.store.record(started, None);
+                }
+                Err(e) => tracing::error!("cannot record the start of run {run_id}: {e}"),
+            }
+            (run, entry.token.clone(), attempt)
         };
         let task = run.task.as_deref().and_then(|name| self.tasks.read().get(name).cloned());
         let device = run.device.clone().unwrap_or_else(|| "cpu".into());
         let outcome = match task {
             None => Err(Error::not_found("task", run.task.clone().unwrap_or_default())),
             Some(task) => {
-                let ctx = TaskContext::new(run, token.clone(), self.clone(), device);
+                let ctx = TaskContext::new(run, attempt.clone(), token.clone(), self.clone(), device);
                 catch_unwind(AssertUnwindSafe(|| task.run(&ctx))).unwrap_or_else(|panic| {
                     let msg = panic
                         .downcast_ref::<&str>()
@@ -56,12 +58,13 @@ impl Shared {
                 })
             }
         };
-        self.finish(run_id, outcome, &token);
+        self.finish(attempt, outcome, &token);
     }
 
     /// Writes how a run ended. The live entry stays until that write commits, so a concurrent cancel
     /// sees a final status rather than a stale `running` row.
-    fn finish(self: &Arc<Self>, run_id: &str, outcome: Result<TaskOutput>, token: &CancelToken) {
+    fn finish(self: &Arc<Self>, attempt: Attempt, outcome: Result<TaskOutput>, token: &CancelToken) {
+        let run_id = attempt.run_id.as_str();
         let (status, message, results, error, metrics, artifacts) = match outcome {
             Ok(out) => {
                 let results = RunResults { summary: out.summary, rows: out.rows };
@@ -81,11 +84,21 @@ impl Shared {
         };
         // Serialized before taking the live lock, which every submit and cancel takes too.
         let at = now();
-        let row = runs::FinishRow::new(&at, status, message.as_deref(), results.as_ref(), error.as_ref());
-        let maps = (!metrics.is_empty() || !artifacts.is_empty())
-            .then(|| Ok::<_, serde_json::Error>((serde_json::to_string(&metrics)?, serde_json::to_string(&artifacts)?)))
-            .transpose();
-        let event = runs::EventRow::new(run_id, at, EventBody::State { status, message, error });
+        let prepared = (|| -> Result<RunWrite> {
+            let maps = (!metrics.is_empty() || !artifacts.is_empty())
+                .then(|| Ok::<_, serde_json::Error>((serde_json::to_string(&metrics)?, serde_json::to_string(&artifacts)?)))
+                .transpose()?;
+            let finish = FinishRecord::new(&at, status, message.as_deref(), results.as_ref(), error.as_ref())?;
+            let event = EventRecord::state(run_id, at, status, message.clone(), error.clone())?;
+            Ok(RunWrite::Finished { attempt: attempt.clone(), maps, finish, event })
+        })();
+        let write = match prepared {
+            Ok(w) => w,
+            Err(e) => {
+                tracing::error!("cannot record the end of run {run_id}: {e}");
+                return;
+            }
+        };
         let (id, weak) = (run_id.to_owned(), Arc::downgrade(self));
 
         let mut live = self.live.lock();
@@ -93,25 +106,15 @@ impl Shared {
             return;
         };
         entry.status = status;
-        if status == RunStatus::Queued {
-            self.store.writer.enqueue_detached(move |conn, fx| {
-                runs::requeue_row(conn, &id, &row?)?;
-                runs::push_event_row(conn, fx, event?)
-            });
-            return;
-        }
-        self.store.writer.enqueue_detached(move |conn, fx| {
-            if let Some((metrics, artifacts)) = maps? {
-                runs::merge_json(conn, &id, &metrics, &artifacts)?;
-            }
-            runs::finish_row(conn, &id, &row?)?;
-            runs::push_event_row(conn, fx, event?)?;
-            fx.after_commit(move || {
+        // Back in the queue (shutdown), the run stays live for the next open; otherwise it leaves once its
+        // end commits.
+        let then: Option<crate::store::Hook> = (status != RunStatus::Queued).then(|| {
+            Box::new(move || {
                 if let Some(shared) = weak.upgrade() {
                     shared.live.lock().remove(&id);
                 }
-            });
-            Ok(())
+            }) as crate::store::Hook
         });
+        self.store.record(write, then);
     }
 }

@@ -14,22 +14,20 @@ mod serving;
 pub use serving::TrainingJob;
 
 use std::collections::HashMap;
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, RwLock};
-use rusqlite::{Connection, OptionalExtension};
 
-use crate::domain::common::now;
+use crate::domain::common::{now, ts_to_sql};
 use crate::domain::config::RunnerConfig;
 use crate::domain::run::{Run, RunError, RunStatus};
 use crate::error::{Error, Result};
-use crate::events::{EventBody, EventBus};
+use crate::events::EventBus;
 use crate::executor::{CancelReason, CancelToken, Pool, Scheduler, Task};
-use crate::store::{self, Doc, Durability, Effects, Store, runs as run_rows, with_suffix};
+use crate::store::{self, Doc, Durability, Effects, EventRecord, FinishRecord, Store, Tx, with_suffix};
 
 /// A run the executor owns right now (queued or running, or finishing until its final write commits).
 #[derive(Debug)]
@@ -50,10 +48,11 @@ pub(crate) struct Shared {
     pub(crate) data_dir: PathBuf,
     pub(crate) config: RwLock<RunnerConfig>,
     pub(crate) accepting: AtomicBool,
+    /// This process's worker identity (host, process, a fresh id per open), recorded on the runs it
+    /// executes.
+    pub(crate) worker: Arc<str>,
     shut_down: AtomicBool,
     shutdown_timeout: Duration,
-    /// The database's lock file, held until shutdown: then another runner may open the database.
-    lock: parking_lot::Mutex<Option<File>>,
     _temp: Option<tempfile::TempDir>,
 }
 
@@ -232,22 +231,22 @@ impl Runner {
     pub(crate) fn write<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection, &mut Effects) -> Result<T> + Send + 'static,
+        F: FnOnce(&dyn Tx, &mut Effects) -> Result<T> + Send + 'static,
     {
-        self.shared().store.writer.enqueue(f).wait()
+        self.shared().store.write(f)
     }
 
     /// Loads the document `id`, lets `change` modify it, and stores it, in one acknowledged write.
     pub(crate) fn modify<D, F>(&self, id: &str, change: F) -> Result<D>
     where
         D: Doc + Send + 'static,
-        F: FnOnce(&Connection, &mut D) -> Result<()> + Send + 'static,
+        F: FnOnce(&dyn Tx, &mut D) -> Result<()> + Send + 'static,
     {
         let id = id.to_owned();
-        self.write(move |conn, _| {
-            let mut doc: D = store::get_doc(conn, &id)?;
-            change(conn, &mut doc)?;
-            store::update_doc(conn, &doc)?;
+        self.write(move |tx, _| {
+            let mut doc: D = store::get_doc(tx, &id)?;
+            change(tx, &mut doc)?;
+            store::update_doc(tx, &doc)?;
             Ok(doc)
         })
     }
@@ -261,28 +260,19 @@ pub(crate) fn set_if<T>(slot: &mut T, value: Option<T>) {
 }
 
 fn open_runner(db_path: &Path, options: RunnerOptions, temp: Option<tempfile::TempDir>) -> Result<Runner> {
-    if let Some(parent) = db_path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
-    }
-    let lock_path = with_suffix(db_path, ".lock");
-    let lock = File::options().create(true).truncate(false).write(true).open(&lock_path).map_err(|e| Error::io(&lock_path, e))?;
-    if lock.try_lock().is_err() {
-        return Err(Error::Conflict(format!("database {} is in use by another runner", db_path.display())));
-    }
     let data_dir = options.data_dir.clone().unwrap_or_else(|| with_suffix(db_path, ".data"));
-    std::fs::create_dir_all(&data_dir).map_err(|e| Error::io(&data_dir, e))?;
-
-    let bus = Arc::new(EventBus::default());
     let max_attempts = options.max_attempts;
     if max_attempts == Some(0) {
         return Err(Error::invalid("max_attempts", "must be at least 1"));
     }
-    let (store, (config, queued)) = Store::open(db_path, options.durability, bus.clone(), |conn| {
-        let config = load_config(conn, max_attempts)?;
-        recover_interrupted(conn, config.max_attempts)?;
-        let queued: Vec<Run> = run_rows::with_status(conn, RunStatus::Queued)?.into_iter().filter(|r| r.task.is_some()).collect();
+    let bus = Arc::new(EventBus::default());
+    let (store, (config, queued)) = Store::open_sqlite(db_path, options.durability, bus.clone(), |tx, fx| {
+        let config = load_config(tx, max_attempts)?;
+        recover_interrupted(tx, fx, config.max_attempts)?;
+        let queued: Vec<Run> = tx.runs_with_status(RunStatus::Queued)?.into_iter().filter(|r| r.task.is_some()).collect();
         Ok((config, queued))
     })?;
+    std::fs::create_dir_all(&data_dir).map_err(|e| Error::io(&data_dir, e))?;
 
     let sched = Arc::new(Scheduler::new(options.queue_limits));
     let mut tasks: HashMap<String, Arc<dyn Task>> = HashMap::new();
@@ -323,9 +313,9 @@ fn open_runner(db_path: &Path, options: RunnerOptions, temp: Option<tempfile::Te
             data_dir,
             config: RwLock::new(config),
             accepting: AtomicBool::new(true),
+            worker: worker_identity().into(),
             shut_down: AtomicBool::new(false),
             shutdown_timeout: options.shutdown_timeout,
-            lock: parking_lot::Mutex::new(Some(lock)),
             _temp: temp,
         }
     });
@@ -340,57 +330,74 @@ fn open_runner(db_path: &Path, options: RunnerOptions, temp: Option<tempfile::Te
     Ok(Runner { handle: Arc::new(Handle { shared }) })
 }
 
-fn load_config(conn: &Connection, max_attempts: Option<u32>) -> Result<RunnerConfig> {
-    let stored: Option<String> = conn.query_row("SELECT doc FROM config WHERE id = 1", [], |r| r.get(0)).optional()?;
-    let mut config = match stored {
+/// This process as a worker: `host-pid-xxxxxxxx`, fresh at every open.
+fn worker_identity() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned());
+    let fresh = uuid::Uuid::now_v7().simple().to_string();
+    format!("{host}-{}-{}", std::process::id(), &fresh[fresh.len() - 8..])
+}
+
+fn load_config(tx: &dyn Tx, max_attempts: Option<u32>) -> Result<RunnerConfig> {
+    let mut config = match tx.config_get()? {
         Some(doc) => serde_json::from_str(&doc).map_err(|e| Error::Storage(format!("corrupt config: {e}")))?,
         None => RunnerConfig::new_default(now()),
     };
     if let Some(n) = max_attempts {
         config.max_attempts = n;
     }
-    conn.execute("INSERT OR REPLACE INTO config (id, doc) VALUES (1, ?1)", [serde_json::to_string(&config)?])?;
+    tx.config_put(&serde_json::to_string(&config)?)?;
     Ok(config)
 }
 
 /// Runs left `running` by a process that died: requeued while attempts remain, else failed.
 /// External runs (no task) are their caller's to report and are left alone.
-fn recover_interrupted(conn: &Connection, max_attempts: u32) -> Result<()> {
-    let mut fx = Effects::default();
-    for run in run_rows::with_status(conn, RunStatus::Running)? {
+fn recover_interrupted(tx: &dyn Tx, fx: &mut Effects, max_attempts: u32) -> Result<()> {
+    for run in tx.runs_with_status(RunStatus::Running)? {
         if run.task.is_none() {
             continue;
         }
-        let at = now();
-        if run.attempts < max_attempts {
-            let message = format!("requeued after an interrupted attempt ({} of {max_attempts})", run.attempts);
-            run_rows::requeue(conn, &run.id, at, &message)?;
-            run_rows::push_event(
-                conn,
-                &mut fx,
-                &run.id,
-                at,
-                EventBody::State { status: RunStatus::Queued, message: Some(message), error: None },
-            )?;
-        } else {
-            let error = RunError {
-                code: "INTERRUPTED".into(),
-                message: format!("the process running this run stopped; {} of {max_attempts} attempts used", run.attempts),
-            };
-            run_rows::finish(conn, &run.id, at, RunStatus::Failed, Some("interrupted"), None, Some(&error))?;
-            run_rows::push_event(
-                conn,
-                &mut fx,
-                &run.id,
-                at,
-                EventBody::State { status: RunStatus::Failed, message: Some("interrupted".into()), error: Some(error) },
-            )?;
-        }
+        recover_run(tx, fx, &run, max_attempts)?;
+    }
+    Ok(())
+}
+
+/// An interrupted attempt at `run`: back to its queue while attempts remain, else failed with
+/// `INTERRUPTED`.
+pub(crate) fn recover_run(tx: &dyn Tx, fx: &mut Effects, run: &Run, max_attempts: u32) -> Result<()> {
+    let at = now();
+    if run.attempts < max_attempts {
+        let message = format!("requeued after an interrupted attempt ({} of {max_attempts})", run.attempts);
+        tx.run_requeue(&run.id, &ts_to_sql(&at), &message)?;
+        tx.event_push(fx, &EventRecord::state(&run.id, at, RunStatus::Queued, Some(message), None)?)?;
+        tx.notify(store::Notice::Queued);
+    } else {
+        let error = RunError {
+            code: "INTERRUPTED".into(),
+            message: format!("the process running this run stopped; {} of {max_attempts} attempts used", run.attempts),
+        };
+        let finish = FinishRecord::new(&at, RunStatus::Failed, Some("interrupted"), None, Some(&error))?;
+        tx.run_set_final(&run.id, &finish)?;
+        tx.event_push(fx, &EventRecord::state(&run.id, at, RunStatus::Failed, Some("interrupted".into()), Some(error))?)?;
     }
     Ok(())
 }
 
 impl Shared {
+    /// A run by id, as stored.
+    pub(crate) fn get_run(&self, id: &str) -> Result<Run> {
+        self.store.read(|tx| store::get_run(tx, id))
+    }
+
+    /// Runs waiting in queues for a worker.
+    pub(crate) fn queued_runs(&self) -> u64 {
+        self.live.lock().values().filter(|l| l.status == RunStatus::Queued).count() as u64
+    }
+
     pub(crate) fn ensure_accepting(&self) -> Result<()> {
         if self.accepting.load(Ordering::Acquire) { Ok(()) } else { Err(Error::ShuttingDown) }
     }
@@ -413,8 +420,6 @@ impl Shared {
                 tracing::warn!("some tasks ignored cancellation at shutdown; their runs are recovered at the next open");
             }
         }
-        self.store.writer.stop();
-        // Nothing writes any more: the database is free for the next runner, even while handles live on.
-        drop(self.lock.lock().take());
+        self.store.stop();
     }
 }

@@ -25,8 +25,8 @@ impl Runner {
     pub fn add_monitoring_snapshot(&self, model_id: &str, spec: SnapshotSpec) -> Result<MonitoringSnapshot> {
         spec.validate()?;
         let model_id = model_id.to_owned();
-        self.write(move |conn, _| {
-            let model: Model = store::get_doc(conn, &model_id)?;
+        self.write(move |tx, _| {
+            let model: Model = store::get_doc(tx, &model_id)?;
             let empty = || serde_json::Value::Object(Default::default());
             let mut snap = MonitoringSnapshot {
                 id: new_id("snap"),
@@ -38,7 +38,7 @@ impl Runner {
                 alerts: spec.alerts.unwrap_or_else(empty),
             };
             raise_alerts(&model, &mut snap);
-            store::insert_doc(conn, &snap)?;
+            store::insert_doc(tx, &snap)?;
             Ok(snap)
         })
     }
@@ -159,8 +159,8 @@ impl Runner {
     pub fn put_synthetic_example(&self, recipe_id: &str, spec: SyntheticExampleSpec) -> Result<SyntheticExample> {
         spec.validate()?;
         let recipe_id = recipe_id.to_owned();
-        self.write(move |conn, _| {
-            store::get_doc::<Recipe>(conn, &recipe_id)?;
+        self.write(move |tx, _| {
+            store::get_doc::<Recipe>(tx, &recipe_id)?;
             let example = SyntheticExample {
                 id: new_id("synth"),
                 recipe_id,
@@ -169,7 +169,7 @@ impl Runner {
                 example_run: spec.example_run.unwrap_or_else(|| serde_json::Value::Object(Default::default())),
                 created_at: now(),
             };
-            store::insert_doc(conn, &example)?;
+            store::insert_doc(tx, &example)?;
             Ok(example)
         })
     }
@@ -213,7 +213,7 @@ fn raise_alerts(model: &Model, snap: &mut MonitoringSnapshot) {
 }
 
 /// The newest synthetic example of a recipe (the recipe must exist).
-pub(crate) fn latest_synthetic_example(c: &rusqlite::Connection, recipe_id: &str) -> Result<SyntheticExample> {
+pub(crate) fn latest_synthetic_example(c: &dyn crate::store::Tx, recipe_id: &str) -> Result<SyntheticExample> {
     store::get_doc::<Recipe>(c, recipe_id)?;
     let page = store::list_docs::<SyntheticExample>(c, &[("recipe_id", Some(recipe_id.to_owned()))], PageRequest { limit: 1, offset: 0 })?;
     page.items.into_iter().next().ok_or_else(|| Error::not_found("synthetic example", recipe_id))

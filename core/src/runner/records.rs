@@ -10,7 +10,6 @@ use crate::domain::common::{Page, PageRequest, new_id, now, require_text};
 use crate::domain::config::{ConfigPatch, PoolStatus, RunnerConfig, WorkerState};
 use crate::domain::dataset::{Dataset, DatasetPatch, DatasetSpec, FileType};
 use crate::domain::project::{Project, ProjectPatch, ProjectSpec, ProjectStatus, ProjectTrait};
-use crate::domain::run::RunStatus;
 use crate::error::{Error, Result};
 use crate::store;
 
@@ -61,16 +60,11 @@ impl Runner {
             created_at: at,
             updated_at: at,
         };
-        let stored = self
-            .shared()
-            .store
-            .writer
-            .enqueue(move |conn, _| {
-                let mut d = dataset;
-                d.seq = store::insert_doc(conn, &d)?;
-                Ok(d)
-            })
-            .wait();
+        let stored = self.write(move |tx, _| {
+            let mut d = dataset;
+            d.seq = store::insert_doc(tx, &d)?;
+            Ok(d)
+        });
         if stored.is_err() {
             let _ = std::fs::remove_file(&path);
         }
@@ -89,13 +83,7 @@ impl Runner {
 
     /// The id of the run with insertion ordinal `seq` (003's integer job ids).
     pub fn run_id_by_seq(&self, seq: i64) -> Result<String> {
-        use rusqlite::OptionalExtension;
-        self.shared().store.read(|c| {
-            c.prepare_cached("SELECT id FROM runs WHERE seq = ?1")?
-                .query_row([seq], |r| r.get(0))
-                .optional()?
-                .ok_or_else(|| Error::not_found("run", seq.to_string()))
-        })
+        self.shared().store.read(|tx| tx.run_id_by_seq(seq)?.ok_or_else(|| Error::not_found("run", seq.to_string())))
     }
 
     /// A dataset by id.
@@ -146,16 +134,14 @@ impl Runner {
     /// Deletes a dataset and its file. One that a project allocates is a `Conflict`.
     pub fn delete_dataset(&self, id: &str) -> Result<()> {
         let id = id.to_owned();
-        self.write(move |conn, fx| {
-            let d: Dataset = store::get_doc(conn, &id)?;
-            let mut stmt = conn.prepare_cached("SELECT doc FROM projects")?;
-            for doc in stmt.query_map([], |r| r.get::<_, String>(0))? {
-                let p: Project = serde_json::from_str(&doc?)?;
+        self.write(move |tx, fx| {
+            let d: Dataset = store::get_doc(tx, &id)?;
+            for p in store::all_docs::<Project>(tx)? {
                 if p.traits.iter().any(|t| t.datasets.iter().any(|a| a.dataset_id == id)) {
                     return Err(Error::Conflict(format!("dataset {id} is allocated in project {}", p.id)));
                 }
             }
-            store::delete_doc::<Dataset>(conn, &id)?;
+            store::delete_doc::<Dataset>(tx, &id)?;
             fx.after_commit(move || {
                 let _ = std::fs::remove_file(&d.file_path);
             });
@@ -214,10 +200,10 @@ impl Runner {
         if !check.valid {
             return Err(Error::invalid("output_directory", check.errors.join("; ")));
         }
-        self.write(move |conn, _| {
+        self.write(move |tx, _| {
             for (i, t) in spec.traits.iter().enumerate() {
                 for (j, a) in t.datasets.iter().enumerate() {
-                    store::get_doc::<Dataset>(conn, &a.dataset_id)
+                    store::get_doc::<Dataset>(tx, &a.dataset_id)
                         .map_err(|e| ref_error(e, &format!("traits[{i}].datasets[{j}].dataset_id")))?;
                 }
             }
@@ -243,7 +229,7 @@ impl Runner {
                 created_at: at,
                 updated_at: at,
             };
-            project.seq = store::insert_doc(conn, &project)?;
+            project.seq = store::insert_doc(tx, &project)?;
             Ok(project)
         })
     }
@@ -295,14 +281,11 @@ impl Runner {
         patch.apply(&mut config);
         config.updated_at = now();
         let doc = serde_json::to_string(&config)?;
-        shared
-            .store
-            .writer
-            .enqueue(move |conn, _| {
-                conn.execute("UPDATE config SET doc = ?1 WHERE id = 1", [doc])?;
-                Ok(())
-            })
-            .wait()?;
+        shared.store.write(move |tx, _| {
+            tx.config_put(&doc)?;
+            tx.notify(store::Notice::ConfigChanged);
+            Ok(())
+        })?;
         *shared.config.write() = config.clone();
         let active = shared.pool.active();
         let max = config.max_concurrent_workers as usize;
@@ -317,7 +300,7 @@ impl Runner {
         let shared = self.shared();
         let workers = shared.pool.infos();
         let count = |s: WorkerState| workers.iter().filter(|w| w.status == s).count() as u32;
-        let jobs_in_queue = shared.live.lock().values().filter(|l| l.status == RunStatus::Queued).count() as u64;
+        let jobs_in_queue = shared.queued_runs();
         PoolStatus {
             total_workers: workers.len() as u32,
             active_workers: shared.pool.active() as u32,

@@ -1,6 +1,5 @@
 //! The model registry, recipes and their immutable versions.
 
-use rusqlite::Connection;
 use serde_json::Value;
 
 use super::runs::ref_error;
@@ -8,19 +7,20 @@ use super::{Runner, set_if};
 use crate::domain::common::{Page, PageRequest, new_id, now};
 use crate::domain::model::{Model, ModelFilter, ModelPatch, ModelSpec, ModelStatus, ModelTransition, check_definition};
 use crate::domain::recipe::{Recipe, RecipeFilter, RecipePatch, RecipeSpec, RecipeStatus, RecipeVersion, VersionBump, VersionSpec};
-use crate::domain::run::RunStatus;
+use crate::domain::run::{RunKind, RunStatus};
 use crate::error::{Error, Result};
-use crate::store::{self, runs};
+use crate::store::Doc;
+use crate::store::{self, Tx, get_run};
 
 impl Runner {
     /// Adds a registry entry (status `draft`).
     pub fn create_model(&self, spec: ModelSpec) -> Result<Model> {
         spec.validate()?;
-        self.write(move |conn, _| {
-            check_recipe_refs(conn, spec.recipe_id.as_deref(), spec.recipe_version_id.as_deref())?;
+        self.write(move |tx, _| {
+            check_recipe_refs(tx, spec.recipe_id.as_deref(), spec.recipe_version_id.as_deref())?;
             let mut family = spec.model_family;
             if let Some(recipe_id) = &spec.recipe_id {
-                let recipe: Recipe = store::get_doc(conn, recipe_id)?;
+                let recipe: Recipe = store::get_doc(tx, recipe_id)?;
                 if family.is_some_and(|f| f != recipe.model_family) {
                     return Err(Error::invalid(
                         "model_family",
@@ -51,7 +51,7 @@ impl Runner {
                 created_at: at,
                 updated_at: at,
             };
-            store::insert_doc(conn, &model)?;
+            store::insert_doc(tx, &model)?;
             Ok(model)
         })
     }
@@ -110,19 +110,18 @@ impl Runner {
     pub fn update_model(&self, id: &str, patch: ModelPatch) -> Result<Model> {
         patch.validate()?;
         let config = self.config();
-        self.modify(id, move |conn, model: &mut Model| {
+        self.modify(id, move |tx, model: &mut Model| {
             let at = now();
             if let Some(to) = patch.status.filter(|s| *s != model.status) {
                 if !model.status.can_move_to(to) {
                     return Err(Error::Conflict(format!("model {} cannot move from {} to {to}", model.id, model.status)));
                 }
                 if to == ModelStatus::Production {
-                    check_promotion(conn, model, &config)?;
+                    check_promotion(tx, model, &config)?;
                 }
                 let transition =
                     ModelTransition { model_id: model.id.clone(), from: model.status, to, by: patch.changed_by, note: patch.note, at };
-                conn.prepare_cached("INSERT INTO model_transitions (model_id, doc) VALUES (?1, ?2)")?
-                    .execute(rusqlite::params![model.id, serde_json::to_string(&transition)?])?;
+                tx.transition_insert(&model.id, &serde_json::to_string(&transition)?)?;
                 model.status = to;
             }
             set_if(&mut model.name, patch.name);
@@ -159,8 +158,8 @@ impl Runner {
     /// belong to the model, have succeeded, and have a `model_path` artifact that exists on disk.
     pub fn promote_run(&self, model_id: &str, run_id: &str) -> Result<Model> {
         let run_id = run_id.to_owned();
-        self.modify(model_id, move |conn, model: &mut Model| {
-            let run = runs::get(conn, &run_id).map_err(|e| ref_error(e, "run_id"))?;
+        self.modify(model_id, move |tx, model: &mut Model| {
+            let run = get_run(tx, &run_id).map_err(|e| ref_error(e, "run_id"))?;
             if run.model_id.as_deref() != Some(model.id.as_str()) {
                 return Err(Error::invalid("run_id", format!("run {run_id} does not belong to model {}", model.id)));
             }
@@ -184,8 +183,7 @@ impl Runner {
     pub fn model_transitions(&self, id: &str) -> Result<Vec<ModelTransition>> {
         self.shared().store.read_tx(|c| {
             store::get_doc::<Model>(c, id)?;
-            let mut stmt = c.prepare_cached("SELECT doc FROM model_transitions WHERE model_id = ?1 ORDER BY seq")?;
-            let docs = stmt.query_map([id], |r| r.get::<_, String>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
+            let docs = c.transitions_of(id)?;
             docs.iter().map(|d| serde_json::from_str(d).map_err(|e| Error::Storage(format!("corrupt transition: {e}")))).collect()
         })
     }
@@ -193,9 +191,9 @@ impl Runner {
     /// Creates a recipe; its manifest becomes version 1.0.0 ("Initial version").
     pub fn create_recipe(&self, spec: RecipeSpec) -> Result<Recipe> {
         spec.validate()?;
-        self.write(move |conn, _| {
+        self.write(move |tx, _| {
             if let Some(parent) = &spec.parent_id {
-                store::get_doc::<Recipe>(conn, parent).map_err(|e| ref_error(e, "parent_id"))?;
+                store::get_doc::<Recipe>(tx, parent).map_err(|e| ref_error(e, "parent_id"))?;
             }
             let at = now();
             let recipe = Recipe {
@@ -211,7 +209,7 @@ impl Runner {
                 created_at: at,
                 updated_at: at,
             };
-            let recipe = insert_with_first_version(conn, recipe, "Initial version".into(), spec.created_by)?;
+            let recipe = insert_with_first_version(tx, recipe, "Initial version".into(), spec.created_by)?;
             Ok(recipe)
         })
     }
@@ -249,16 +247,16 @@ impl Runner {
     /// still reference is a `Conflict`.
     pub fn delete_recipe(&self, id: &str) -> Result<()> {
         let id = id.to_owned();
-        self.write(move |conn, _| {
-            store::get_doc::<Recipe>(conn, &id)?;
-            let models: i64 = conn.query_row("SELECT COUNT(*) FROM models WHERE recipe_id = ?1", [&id], |r| r.get(0))?;
-            let children: i64 = conn.query_row("SELECT COUNT(*) FROM recipes WHERE parent_id = ?1", [&id], |r| r.get(0))?;
+        self.write(move |tx, _| {
+            store::get_doc::<Recipe>(tx, &id)?;
+            let models = tx.doc_count_where(Model::TABLE, "recipe_id", &id)?;
+            let children = tx.doc_count_where(Recipe::TABLE, "parent_id", &id)?;
             if models > 0 || children > 0 {
                 return Err(Error::Conflict(format!("recipe {id} is used by {models} model(s) and {children} cloned recipe(s)")));
             }
-            conn.execute("DELETE FROM recipe_versions WHERE recipe_id = ?1", [&id])?;
-            conn.execute("DELETE FROM synthetic_examples WHERE recipe_id = ?1", [&id])?;
-            store::delete_doc::<Recipe>(conn, &id)
+            tx.doc_delete_where(RecipeVersion::TABLE, "recipe_id", &id)?;
+            tx.doc_delete_where(crate::domain::monitoring::SyntheticExample::TABLE, "recipe_id", &id)?;
+            store::delete_doc::<Recipe>(tx, &id)
         })
     }
 
@@ -267,9 +265,9 @@ impl Runner {
     pub fn clone_recipe(&self, id: &str, name: &str, created_by: Option<String>) -> Result<Recipe> {
         crate::domain::common::require_text("name", name, 256)?;
         let (id, name) = (id.to_owned(), name.to_owned());
-        self.write(move |conn, _| {
-            let source: Recipe = store::get_doc(conn, &id)?;
-            let latest = latest_version(conn, &id)?;
+        self.write(move |tx, _| {
+            let source: Recipe = store::get_doc(tx, &id)?;
+            let latest = latest_version(tx, &id)?;
             let at = now();
             let note = match &latest {
                 Some(v) => format!("Cloned from {} version {}", source.id, v.version_number),
@@ -288,7 +286,7 @@ impl Runner {
                 created_at: at,
                 updated_at: at,
             };
-            let recipe = insert_with_first_version(conn, recipe, note, created_by)?;
+            let recipe = insert_with_first_version(tx, recipe, note, created_by)?;
             Ok(recipe)
         })
     }
@@ -298,9 +296,9 @@ impl Runner {
     pub fn create_recipe_version(&self, recipe_id: &str, spec: VersionSpec) -> Result<RecipeVersion> {
         spec.validate()?;
         let recipe_id = recipe_id.to_owned();
-        self.write(move |conn, _| {
-            let mut recipe: Recipe = store::get_doc(conn, &recipe_id)?;
-            let prev = latest_version(conn, &recipe_id)?;
+        self.write(move |tx, _| {
+            let mut recipe: Recipe = store::get_doc(tx, &recipe_id)?;
+            let prev = latest_version(tx, &recipe_id)?;
             let (number, diff, diff_summary) = match &prev {
                 Some(prev) => {
                     let mut v = semver::Version::parse(&prev.version_number)
@@ -328,11 +326,11 @@ impl Runner {
                 created_by: spec.created_by,
                 created_at: at,
             };
-            store::insert_doc(conn, &version)?;
+            store::insert_doc(tx, &version)?;
             recipe.manifest = version.manifest.clone();
             recipe.latest_version_id = Some(version.version_id.clone());
             recipe.updated_at = at;
-            store::update_doc(conn, &recipe)?;
+            store::update_doc(tx, &recipe)?;
             Ok(version)
         })
     }
@@ -356,7 +354,7 @@ impl Runner {
 }
 
 /// Stores a new recipe with its manifest as version 1.0.0.
-fn insert_with_first_version(conn: &Connection, mut recipe: Recipe, change_note: String, created_by: Option<String>) -> Result<Recipe> {
+fn insert_with_first_version(tx: &dyn Tx, mut recipe: Recipe, change_note: String, created_by: Option<String>) -> Result<Recipe> {
     let version = RecipeVersion {
         version_id: new_id("ver"),
         recipe_id: recipe.id.clone(),
@@ -369,23 +367,23 @@ fn insert_with_first_version(conn: &Connection, mut recipe: Recipe, change_note:
         created_at: recipe.created_at,
     };
     recipe.latest_version_id = Some(version.version_id.clone());
-    store::insert_doc(conn, &recipe)?;
-    store::insert_doc(conn, &version)?;
+    store::insert_doc(tx, &recipe)?;
+    store::insert_doc(tx, &version)?;
     Ok(recipe)
 }
 
-fn latest_version(conn: &Connection, recipe_id: &str) -> Result<Option<RecipeVersion>> {
-    let page = store::list_docs::<RecipeVersion>(conn, &[("recipe_id", Some(recipe_id.to_owned()))], PageRequest { limit: 1, offset: 0 })?;
+fn latest_version(tx: &dyn Tx, recipe_id: &str) -> Result<Option<RecipeVersion>> {
+    let page = store::list_docs::<RecipeVersion>(tx, &[("recipe_id", Some(recipe_id.to_owned()))], PageRequest { limit: 1, offset: 0 })?;
     Ok(page.items.into_iter().next())
 }
 
 /// A recipe and version pair must exist and belong together.
-pub(super) fn check_recipe_refs(conn: &Connection, recipe_id: Option<&str>, version_id: Option<&str>) -> Result<()> {
+pub(super) fn check_recipe_refs(tx: &dyn Tx, recipe_id: Option<&str>, version_id: Option<&str>) -> Result<()> {
     if let Some(rid) = recipe_id {
-        store::get_doc::<Recipe>(conn, rid).map_err(|e| ref_error(e, "recipe_id"))?;
+        store::get_doc::<Recipe>(tx, rid).map_err(|e| ref_error(e, "recipe_id"))?;
     }
     if let Some(vid) = version_id {
-        let v: RecipeVersion = store::get_doc(conn, vid).map_err(|e| ref_error(e, "recipe_version_id"))?;
+        let v: RecipeVersion = store::get_doc(tx, vid).map_err(|e| ref_error(e, "recipe_version_id"))?;
         if recipe_id.is_some_and(|rid| rid != v.recipe_id) {
             return Err(Error::invalid("recipe_version_id", format!("version {vid} belongs to recipe {}", v.recipe_id)));
         }
@@ -395,20 +393,16 @@ pub(super) fn check_recipe_refs(conn: &Connection, recipe_id: Option<&str>, vers
 
 /// The promotion rules of the config: a succeeded train or fine-tune run of the model, and an approved
 /// recipe.
-fn check_promotion(conn: &Connection, model: &Model, config: &crate::domain::config::RunnerConfig) -> Result<()> {
+fn check_promotion(tx: &dyn Tx, model: &Model, config: &crate::domain::config::RunnerConfig) -> Result<()> {
     if config.promotion_requires_succeeded_run {
-        let runs: i64 = conn.query_row(
-            "SELECT COUNT(*) FROM runs WHERE model_id = ?1 AND status = 'succeeded' AND kind IN ('train', 'fine_tune')",
-            [&model.id],
-            |r| r.get(0),
-        )?;
+        let runs = tx.count_model_runs(&model.id, RunStatus::Succeeded, &[RunKind::Train, RunKind::FineTune])?;
         if runs == 0 {
             return Err(Error::Conflict(format!("model {} has no succeeded train run; it cannot go to production", model.id)));
         }
     }
     if config.promotion_requires_approved_recipe {
         let recipe = match &model.recipe_id {
-            Some(id) => Some(store::get_doc::<Recipe>(conn, id)?),
+            Some(id) => Some(store::get_doc::<Recipe>(tx, id)?),
             None => None,
         };
         match recipe {

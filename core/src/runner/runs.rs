@@ -6,12 +6,12 @@ use std::time::{Duration, Instant};
 use serde_json::Map;
 
 use super::{LiveRun, Runner};
-use crate::domain::common::{Page, new_id, now};
+use crate::domain::common::{Page, new_id, now, ts_to_sql};
 use crate::domain::run::{DEFAULT_QUEUE, LogLine, MetricPoint, Run, RunFilter, RunReport, RunResults, RunSpec, RunStatus};
 use crate::error::{Error, Result};
 use crate::events::{Event, EventBody, Subscription};
 use crate::executor::{CancelReason, CancelToken, TaskSubmit};
-use crate::store::{self, runs};
+use crate::store::{self, EventRecord, FinishRecord, Tx, get_run};
 
 /// Most history events a subscription to all runs replays.
 const MAX_REPLAY: u32 = 100_000;
@@ -36,7 +36,7 @@ impl Runner {
         let at = now();
         let run = Arc::new(Run {
             id: new_id("run"),
-            seq: shared.store.next_run_seq(),
+            seq: shared.store.reserve_run_seq(),
             kind: spec.kind,
             task: spec.task,
             name: spec.name,
@@ -66,34 +66,33 @@ impl Runner {
             started_at: None,
             updated_at: at,
             finished_at: None,
+            worker: None,
         });
         let executable = run.task.is_some();
-        let row = runs::RunRow::new(&run)?;
-        let queued = runs::queued_event(&run)?;
+        let weak = Arc::downgrade(shared);
+        let (id, queue, priority) = (run.id.clone(), run.queue.clone(), run.priority);
+        let dispatch: Option<store::Hook> = executable.then(|| {
+            Box::new(move || {
+                if let Some(shared) = weak.upgrade() {
+                    shared.sched.push(&queue, priority, id);
+                }
+            }) as store::Hook
+        });
         // The run is live before its insert is queued, and both happen under the `live` lock, so a
         // cancel always finds it and queues its write behind the insert.
-        let queue = |ack| {
+        let stored = shared.store.insert_run(&run, dispatch, &mut |enqueue| {
             let mut live = shared.live.lock();
             if executable {
                 live.insert(run.id.clone(), LiveRun { status: RunStatus::Queued, token: CancelToken::default(), run: run.clone() });
             }
-            let weak = Arc::downgrade(shared);
-            let (queue, priority) = (run.queue.clone(), run.priority);
-            shared.store.writer.enqueue_acked(ack, move |conn, fx| {
-                runs::insert(conn, &row)?;
-                runs::push_event_row(conn, fx, queued)?;
-                if executable {
-                    fx.after_commit(move || {
-                        if let Some(shared) = weak.upgrade() {
-                            shared.sched.push(&queue, priority, row.id().to_owned());
-                        }
-                    });
-                }
-                Ok(())
-            })
-        };
-        match shared.store.insert_run(&run, queue) {
-            Ok(()) => Ok(Arc::unwrap_or_clone(run)),
+            enqueue();
+        });
+        match stored {
+            Ok(seq) => {
+                let mut run = Arc::unwrap_or_clone(run);
+                run.seq = seq;
+                Ok(run)
+            }
             Err(e) => {
                 shared.live.lock().remove(&run.id);
                 Err(e)
@@ -111,14 +110,14 @@ impl Runner {
         if !any_ref {
             return Ok(None);
         }
-        self.shared().store.read_tx(|conn| {
-            let model = spec.model_id.as_deref().map(|id| store::get_doc(conn, id).map_err(|e| ref_error(e, "model_id"))).transpose()?;
-            super::registry::check_recipe_refs(conn, spec.recipe_id.as_deref(), spec.recipe_version_id.as_deref())?;
+        self.shared().store.read_tx(|tx| {
+            let model = spec.model_id.as_deref().map(|id| store::get_doc(tx, id).map_err(|e| ref_error(e, "model_id"))).transpose()?;
+            super::registry::check_recipe_refs(tx, spec.recipe_id.as_deref(), spec.recipe_version_id.as_deref())?;
             if let Some(id) = &spec.dataset_id {
-                store::get_doc::<crate::domain::dataset::Dataset>(conn, id).map_err(|e| ref_error(e, "dataset_id"))?;
+                store::get_doc::<crate::domain::dataset::Dataset>(tx, id).map_err(|e| ref_error(e, "dataset_id"))?;
             }
             if let Some(id) = &spec.project_id {
-                store::get_doc::<crate::domain::project::Project>(conn, id).map_err(|e| ref_error(e, "project_id"))?;
+                store::get_doc::<crate::domain::project::Project>(tx, id).map_err(|e| ref_error(e, "project_id"))?;
             }
             Ok(model)
         })
@@ -126,12 +125,12 @@ impl Runner {
 
     /// A run by id.
     pub fn get_run(&self, id: &str) -> Result<Run> {
-        self.shared().store.read(|c| runs::get(c, id))
+        self.shared().get_run(id)
     }
 
     /// Runs matching `filter`, newest first, with the total count.
     pub fn list_runs(&self, filter: &RunFilter) -> Result<Page<Run>> {
-        self.shared().store.read_tx(|c| runs::list(c, filter))
+        self.shared().store.read_tx(|tx| tx.run_list(filter))
     }
 
     /// Cancels a run. Queued: it becomes `cancelled` at once. Running: its task is asked to stop and
@@ -148,8 +147,8 @@ impl Runner {
                         entry.status = RunStatus::Cancelled;
                         entry.token.cancel(CancelReason::Requested);
                         let (id, weak) = (id.to_owned(), Arc::downgrade(shared));
-                        shared.store.writer.enqueue(move |conn, fx| {
-                            write_cancelled(conn, fx, &id)?;
+                        shared.store.write_pending(move |tx, fx| {
+                            write_cancelled(tx, fx, &id, false)?;
                             fx.after_commit(move || {
                                 if let Some(shared) = weak.upgrade() {
                                     shared.live.lock().remove(&id);
@@ -161,8 +160,8 @@ impl Runner {
                     RunStatus::Running => {
                         entry.token.cancel(CancelReason::Requested);
                         let id = id.to_owned();
-                        shared.store.writer.enqueue(move |conn, fx| {
-                            runs::push_event(conn, fx, &id, now(), EventBody::Log { line: "cancellation requested".into() })
+                        shared.store.write_pending(move |tx, fx| {
+                            tx.event_push(fx, &EventRecord::new(&id, now(), EventBody::Log { line: "cancellation requested".into() })?)
                         })
                     }
                     done => {
@@ -171,13 +170,7 @@ impl Runner {
                 },
                 None => {
                     let id = id.to_owned();
-                    shared.store.writer.enqueue(move |conn, fx| {
-                        let run = runs::get(conn, &id)?;
-                        if run.status.is_terminal() {
-                            return Err(Error::Conflict(format!("run {id} is already {}; it cannot be cancelled", run.status)));
-                        }
-                        write_cancelled(conn, fx, &id)
-                    })
+                    shared.store.write_pending(move |tx, fx| cancel_stored(tx, fx, &id))
                 }
             }
         };
@@ -220,9 +213,9 @@ impl Runner {
     /// Events of one run: its whole history first, then live events; ends after its final state.
     pub fn subscribe(&self, id: &str) -> Result<Subscription> {
         let shared = self.shared();
-        shared.store.read(|c| runs::get(c, id).map(|_| ()))?;
+        shared.get_run(id)?;
         let (token, live) = shared.bus.register_run(id);
-        let history = shared.store.read(|c| runs::events_of(c, id));
+        let history = shared.store.read(|tx| tx.events_of(id, None));
         let finished = history.as_ref().map_or(true, |h| h.last().is_some_and(|e| e.body.is_terminal()));
         if finished {
             // No live event will come (or the read failed), and none would clean the registration up.
@@ -245,11 +238,11 @@ impl Runner {
         let live = shared.bus.register_all();
         match after {
             Some(after) => {
-                let history = shared.store.read(|c| runs::events_after(c, after, MAX_REPLAY))?;
+                let history = shared.store.read(|tx| tx.events_after(after, MAX_REPLAY))?;
                 Ok(Subscription::new(history, live, after, false))
             }
             None => {
-                let last = shared.store.read(runs::last_event_id)?;
+                let last = shared.store.read(|tx| tx.last_event_id())?;
                 Ok(Subscription::new(Vec::new(), live, last, false))
             }
         }
@@ -257,25 +250,25 @@ impl Runner {
 
     /// The stored events of a run, in order.
     pub fn run_events(&self, id: &str) -> Result<Vec<Event>> {
-        self.shared().store.read_tx(|c| {
-            runs::get(c, id)?;
-            runs::events_of(c, id)
+        self.shared().store.read_tx(|tx| {
+            get_run(tx, id)?;
+            tx.events_of(id, None)
         })
     }
 
     /// The metric history of a run (all metrics, or the one named), in order.
     pub fn run_metric_history(&self, id: &str, name: Option<&str>) -> Result<Vec<MetricPoint>> {
-        self.shared().store.read_tx(|c| {
-            runs::get(c, id)?;
-            runs::metric_history(c, id, name)
+        self.shared().store.read_tx(|tx| {
+            get_run(tx, id)?;
+            metric_history(tx, id, name)
         })
     }
 
     /// The log of a run, in order.
     pub fn run_logs(&self, id: &str) -> Result<Vec<LogLine>> {
-        self.shared().store.read_tx(|c| {
-            runs::get(c, id)?;
-            runs::logs(c, id)
+        self.shared().store.read_tx(|tx| {
+            get_run(tx, id)?;
+            logs(tx, id)
         })
     }
 
@@ -304,7 +297,7 @@ impl Runner {
             }
         }
         let id = id.to_owned();
-        self.shared().store.writer.enqueue(move |conn, fx| apply_report(conn, fx, &id, report)).wait()
+        self.shared().store.write(move |tx, fx| apply_report(tx, fx, &id, report))
     }
 }
 
@@ -315,15 +308,68 @@ pub(super) fn ref_error(e: Error, field: &str) -> Error {
     }
 }
 
-fn write_cancelled(conn: &rusqlite::Connection, fx: &mut store::Effects, id: &str) -> Result<()> {
+/// Ends a run `cancelled` at once (`only_queued`: unless a worker took it meanwhile; false then).
+fn write_cancelled(tx: &dyn Tx, fx: &mut store::Effects, id: &str, only_queued: bool) -> Result<bool> {
     let at = now();
     let message = Some("cancelled by request".to_owned());
-    runs::finish(conn, id, at, RunStatus::Cancelled, message.as_deref(), None, None)?;
-    runs::push_event(conn, fx, id, at, EventBody::State { status: RunStatus::Cancelled, message, error: None })
+    let finish = FinishRecord::new(&at, RunStatus::Cancelled, message.as_deref(), None, None)?;
+    if only_queued {
+        if !tx.run_cancel_queued(id, &finish)? {
+            return Ok(false);
+        }
+    } else {
+        tx.run_set_final(id, &finish)?;
+    }
+    tx.event_push(fx, &EventRecord::state(id, at, RunStatus::Cancelled, message, None)?)?;
+    Ok(true)
 }
 
-fn apply_report(conn: &rusqlite::Connection, fx: &mut store::Effects, id: &str, report: RunReport) -> Result<Run> {
-    let run = runs::get(conn, id)?;
+/// Cancels a run this process does not execute: a queued one at once, an external one at once, one a
+/// worker elsewhere executes by asking that worker to stop it.
+fn cancel_stored(tx: &dyn Tx, fx: &mut store::Effects, id: &str) -> Result<()> {
+    let run = get_run(tx, id)?;
+    if run.status.is_terminal() {
+        return Err(Error::Conflict(format!("run {id} is already {}; it cannot be cancelled", run.status)));
+    }
+    match (run.status, run.task.is_some()) {
+        // Unless a worker took it between the read and the write: then it is running.
+        (RunStatus::Queued, _) if write_cancelled(tx, fx, id, true)? => return Ok(()),
+        (_, false) => {
+            write_cancelled(tx, fx, id, false)?;
+            return Ok(());
+        }
+        _ => {}
+    }
+    tx.run_request_cancel(id)?;
+    tx.notify(store::Notice::CancelRequested);
+    tx.event_push(fx, &EventRecord::new(id, now(), EventBody::Log { line: "cancellation requested".into() })?)
+}
+
+/// The metric history of a run (all metrics, or the one named), in order.
+fn metric_history(tx: &dyn Tx, id: &str, name: Option<&str>) -> Result<Vec<MetricPoint>> {
+    let mut out = Vec::new();
+    for event in tx.events_of(id, Some("metric"))? {
+        if let EventBody::Metric { name: n, step, value } = event.body
+            && name.is_none_or(|want| want == n)
+        {
+            out.push(MetricPoint { name: n, step, value, at: event.at });
+        }
+    }
+    Ok(out)
+}
+
+fn logs(tx: &dyn Tx, id: &str) -> Result<Vec<LogLine>> {
+    let mut out = Vec::new();
+    for event in tx.events_of(id, Some("log"))? {
+        if let EventBody::Log { line } = event.body {
+            out.push(LogLine { at: event.at, line });
+        }
+    }
+    Ok(out)
+}
+
+fn apply_report(tx: &dyn Tx, fx: &mut store::Effects, id: &str, report: RunReport) -> Result<Run> {
+    let run = get_run(tx, id)?;
     let executed = run.task.is_some();
     // A status equal to the run's own is no move (a client confirming a finished run's outcome).
     let moves_state = report.status.is_some_and(|s| s != run.status) || report.progress.is_some() || report.error.is_some();
@@ -331,39 +377,44 @@ fn apply_report(conn: &rusqlite::Connection, fx: &mut store::Effects, id: &str, 
         return Err(Error::Conflict(format!("run {id} is executed by the runner; only metrics, artifacts and logs can be reported")));
     }
     let at = now();
+    let at_sql = ts_to_sql(&at);
+    let error_json = report.error.as_ref().map(serde_json::to_string).transpose()?;
     if let Some(status) = report.status.filter(|s| *s != run.status) {
         if !run.status.can_move_to(status) {
             return Err(Error::Conflict(format!("run {id} cannot move from {} to {status}", run.status)));
         }
-        runs::set_external_status(conn, id, at, status)?;
-        if let Some(error) = &report.error {
-            runs::set_error(conn, id, error)?;
+        tx.run_set_external_status(id, &at_sql, status)?;
+        if let Some(error) = &error_json {
+            tx.run_set_error(id, error)?;
         }
-        runs::push_event(conn, fx, id, at, EventBody::State { status, message: report.message.clone(), error: report.error.clone() })?;
-    } else if let Some(error) = &report.error {
-        runs::set_error(conn, id, error)?;
+        tx.event_push(fx, &EventRecord::state(id, at, status, report.message.clone(), report.error.clone())?)?;
+    } else if let Some(error) = &error_json {
+        tx.run_set_error(id, error)?;
     }
     if report.progress.is_some() || report.message.is_some() {
         let progress = report.progress.unwrap_or(run.progress).max(run.progress);
-        runs::set_progress(conn, id, &crate::domain::common::ts_to_sql(&at), progress, report.message.as_deref(), None, None)?;
-        runs::push_event(conn, fx, id, at, EventBody::Progress { progress, message: report.message.clone(), epoch: None, loss: None })?;
+        tx.run_report_progress(id, &at_sql, progress, report.message.as_deref())?;
+        let body = EventBody::Progress { progress, message: report.message.clone(), epoch: None, loss: None };
+        tx.event_push(fx, &EventRecord::new(id, at, body)?)?;
     }
     let metrics = report.metrics.unwrap_or_default();
     let artifacts = report.artifacts.unwrap_or_default();
-    runs::merge_maps(conn, id, &metrics, &artifacts)?;
+    if !metrics.is_empty() || !artifacts.is_empty() {
+        tx.run_merge(None, id, &serde_json::to_string(&metrics)?, &serde_json::to_string(&artifacts)?)?;
+    }
     for (name, value) in &metrics {
         if let Some(v) = value.as_f64().filter(|v| v.is_finite()) {
-            let step = runs::metric_history(conn, id, Some(name))?.len() as u64;
-            runs::push_event(conn, fx, id, at, EventBody::Metric { name: name.clone(), step, value: v })?;
+            let step = metric_history(tx, id, Some(name))?.len() as u64;
+            tx.event_push(fx, &EventRecord::new(id, at, EventBody::Metric { name: name.clone(), step, value: v })?)?;
         }
     }
     if let Some(text) = report.logs {
         for line in text.lines() {
-            runs::push_event(conn, fx, id, at, EventBody::Log { line: line.to_owned() })?;
+            tx.event_push(fx, &EventRecord::new(id, at, EventBody::Log { line: line.to_owned() })?)?;
         }
     }
     if !metrics.is_empty() || !artifacts.is_empty() {
-        conn.execute("UPDATE runs SET updated_at = ?2 WHERE id = ?1", rusqlite::params![id, crate::domain::common::ts_to_sql(&at)])?;
+        tx.run_touch(id, &at_sql)?;
     }
-    runs::get(conn, id)
+    get_run(tx, id)
 }

@@ -115,7 +115,7 @@ impl Runner {
             Ok(run) => Ok((created, run)),
             Err(e) => {
                 let id = created.id.clone();
-                self.write(move |conn, _| store::delete_doc::<Model>(conn, &id))?;
+                self.write(move |tx, _| store::delete_doc::<Model>(tx, &id))?;
                 Err(e)
             }
         }

@@ -1,41 +1,32 @@
-//! SQLite persistence: WAL, versioned migrations, one writer thread with group commit, a pool of
-//! read connections.
+//! Persistence behind one boundary: the [`Store`] the runner and the executor talk to, and the engines
+//! behind it ([`engine::Engine`]): SQLite, embedded and owned by one process, or PostgreSQL, shared by
+//! many. All SQL lives under this module.
 
-mod completion;
 mod docs;
+mod effects;
+mod engine;
 mod entities;
-pub(crate) mod runs;
-mod schema;
-mod submit_log;
-mod writer;
+mod lifecycle;
+mod pending;
+mod records;
+mod sqlite;
+mod tx;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::time::Duration;
 
-use parking_lot::Mutex;
-use rusqlite::{Connection, OpenFlags};
-
-pub(crate) use docs::{Doc, delete_doc, get_doc, id_by_seq, insert_doc, list_docs, update_doc};
-pub(crate) use writer::{Ack, Effects, Pending, Writer};
+pub(crate) use docs::{Doc, all_docs, delete_doc, get_doc, id_by_seq, insert_doc, list_docs, update_doc};
+pub(crate) use effects::{Effects, Hook};
+pub(crate) use lifecycle::RunWrite;
+pub(crate) use pending::Pending;
+pub(crate) use records::{Attempt, EventRecord, FinishRecord};
+pub(crate) use sqlite::with_suffix;
+pub(crate) use tx::{Notice, Tx};
 
 use crate::domain::run::Run;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::events::EventBus;
-use submit_log::{RecordKind, SubmitLog};
-
-/// `path` with `suffix` appended to its file name (`runner.db` → `runner.db-wal`).
-pub(crate) fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
-    let mut p = path.as_os_str().to_owned();
-    p.push(suffix);
-    PathBuf::from(p)
-}
-
-/// `fdatasync` of an existing file.
-fn sync_file(path: &Path) -> Result<()> {
-    std::fs::File::open(path).and_then(|f| f.sync_data()).map_err(|e| crate::error::Error::io(path, e))
-}
+use engine::Engine;
 
 /// How hard a commit works to survive failures.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -52,200 +43,92 @@ pub enum Durability {
     Normal,
 }
 
-/// WAL pages between automatic checkpoints. Large, so that each hot page is copied back once per
-/// checkpoint however often it was rewritten.
-const WAL_CHECKPOINT_PAGES: u64 = 8192;
-const WAL_HEADER: u64 = 32;
-const WAL_FRAME_HEADER: u64 = 24;
-
-/// Extends the WAL with written zeros to the size it reaches between checkpoints. Commits then rewrite
-/// blocks the file already has, and their `fdatasync` has no size or extent change to journal (about
-/// half the cost of a sync after an append, measured here). SQLite's recovery stops at the first frame
-/// whose salt and checksum do not match its header, which zeros never do, so the padding is inert.
-fn preallocate_wal(wal: &Path, size: u64) -> Result<()> {
-    let file = std::fs::OpenOptions::new().write(true).open(wal).map_err(|e| crate::error::Error::io(wal, e))?;
-    if extend_with_zeros(&file, wal, size)? {
-        file.sync_all().map_err(|e| crate::error::Error::io(wal, e))?;
-    }
-    Ok(())
-}
-
-/// Writes zeros from the end of `file` (at `path`) up to `size` bytes; false when it was that long
-/// already. Preallocated by writing, not `fallocate`: written blocks are rewritten later without an
-/// extent change to journal.
-fn extend_with_zeros(file: &std::fs::File, path: &Path, size: u64) -> Result<bool> {
-    use std::os::unix::fs::FileExt;
-    let io = |e| crate::error::Error::io(path, e);
-    let mut at = file.metadata().map_err(io)?.len();
-    if at >= size {
-        return Ok(false);
-    }
-    let zeros = vec![0u8; 1 << 20];
-    while at < size {
-        let n = (size - at).min(zeros.len() as u64);
-        file.write_all_at(&zeros[..n as usize], at).map_err(io)?;
-        at += n;
-    }
-    Ok(true)
-}
-
-/// Idle read connections kept for reuse.
-const MAX_IDLE_READERS: usize = 16;
-
+/// The store: one engine, and typed access to it.
 #[derive(Debug)]
 pub(crate) struct Store {
-    pub(crate) writer: Writer,
-    path: PathBuf,
-    idle_readers: Mutex<Vec<Connection>>,
-    /// With durability `Full`: where submitted runs are made durable.
-    submit_log: Option<SubmitLog>,
-    /// The highest `seq` given to a run.
-    last_run_seq: AtomicI64,
-    /// Runs inserted through the submission log so far, and the highest of their numbers whose submit
-    /// returned.
-    logged_inserts: AtomicU64,
-    acknowledged: AtomicU64,
+    engine: Box<dyn Engine>,
 }
 
-/// Most logged inserts the writer may have queued and not yet committed before submits wait for it. A
-/// busy writer commits a few dozen at a time; measured from 8 threads, 256 rather than 1,024 kept the
-/// median submit→start at 0.62–0.91 ms instead of 0.64–1.24 ms, for 20,700–28,600 runs/s instead
-/// of 26,100–28,800.
-const MAX_UNCOMMITTED: u64 = 256;
-/// Longest a read waits for the writer to commit runs whose submit returned.
-const READ_WAIT: Duration = Duration::from_secs(10);
-
 impl Store {
-    /// Opens (creating and migrating as needed) the database at `path`, then runs `prepare` on the
-    /// writer connection inside one transaction before the writer thread takes over (recovery).
-    pub(crate) fn open<T>(
+    /// Opens the SQLite database at `path` (creating and migrating it), locked for this process, and
+    /// runs `prepare` in one transaction before anything else may write (recovery).
+    pub(crate) fn open_sqlite<T>(
         path: &Path,
         durability: Durability,
         bus: Arc<EventBus>,
-        prepare: impl FnOnce(&Connection) -> Result<T>,
+        prepare: impl FnOnce(&dyn Tx, &mut Effects) -> Result<T>,
     ) -> Result<(Self, T)> {
-        let mut conn = Connection::open(path)?;
-        // 2 KiB pages (set before the first write; ignored for an existing database): a commit writes
-        // whole pages to the WAL, and a run's few changed rows dirty fewer bytes with smaller pages.
-        // Measured here: 20-30% more runs/s than 4 KiB pages with durability `Full`.
-        conn.pragma_update(None, "page_size", 2048)?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        // SQLite itself syncs only at checkpoints (the WAL before copying it back, the database after).
-        // With `Full`, acknowledged writes wait for an `fdatasync` of the WAL (see `writer`), submits for
-        // their record in the submission log (see `submit_log`), and the rest is synced within 10 ms.
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.busy_timeout(Duration::from_secs(30))?;
-        // Checkpoint every 8,192 WAL pages (32 MiB) instead of 1,000: the hot pages (the last leaf of each
-        // table, the status index) are copied back once per checkpoint however often they were rewritten.
-        conn.pragma_update(None, "wal_autocheckpoint", WAL_CHECKPOINT_PAGES)?;
-        conn.set_prepared_statement_cache_capacity(64);
-        schema::migrations().to_latest(&mut conn)?;
-        // A log left by a runner that used durability `Full` is replayed whatever this one uses.
-        let log_path = with_suffix(path, "-submits");
-        let (logged, generation) = SubmitLog::read(&log_path)?;
-        let tx = conn.transaction()?;
-        let restored = runs::restore_logged(&tx, &logged)?;
-        if restored > 0 {
-            tracing::warn!("{restored} submitted runs were missing from the database and were restored from its submission log");
-        }
-        let prepared = prepare(&tx)?;
-        tx.commit()?;
-        let wal = with_suffix(path, "-wal");
-        let (sync_wal, submit_log) = match durability {
-            Durability::Full => {
-                let page_size: u64 = conn.pragma_query_value(None, "page_size", |r| r.get(0))?;
-                preallocate_wal(&wal, WAL_CHECKPOINT_PAGES * (page_size + WAL_FRAME_HEADER) + WAL_HEADER)?;
-                // What the log held is in the database now; once that is on disk, a new generation
-                // retires it.
-                sync_file(&wal)?;
-                (Some(wal), Some(SubmitLog::create(&log_path, generation + 1)?))
-            }
-            Durability::Normal => {
-                if !logged.is_empty() {
-                    sync_file(&wal)?;
-                    std::fs::remove_file(&log_path).map_err(|e| crate::error::Error::io(&log_path, e))?;
-                }
-                (None, None)
-            }
-        };
-        let last_run_seq = AtomicI64::new(runs::max_seq(&conn)?);
-        let writer = Writer::start(conn, bus, sync_wal)?;
-        let store = Self {
-            writer,
-            path: path.to_owned(),
-            idle_readers: Mutex::new(Vec::new()),
-            submit_log,
-            last_run_seq,
-            logged_inserts: AtomicU64::new(0),
-            acknowledged: AtomicU64::new(0),
-        };
-        Ok((store, prepared))
+        let (engine, prepared) = sqlite::SqliteEngine::open(path, durability, bus, prepare)?;
+        Ok((Self { engine: Box::new(engine) }, prepared))
     }
 
-    /// The `seq` of the next run to be stored.
-    pub(crate) fn next_run_seq(&self) -> i64 {
-        self.last_run_seq.fetch_add(1, Ordering::Relaxed) + 1
+    /// Runs `f` as one acknowledged write (in its own savepoint, group-committed) and returns its value
+    /// once durable.
+    pub(crate) fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn Tx, &mut Effects) -> Result<T> + Send + 'static,
+    {
+        self.write_pending(f).wait()
     }
 
-    /// Stores a new run as one acknowledged write: `queue(ack)` hands the writer the job that inserts
-    /// it (with [`Writer::enqueue_acked`]). With durability `Normal`, or for a run too large for the
-    /// submission log, the call waits for that job. With durability `Full`, the run's record is synced
-    /// to the submission log while the writer commits the row, and the call returns once the record is
-    /// durable; reads wait for the row from then on (see [`Store::read`]).
-    pub(crate) fn insert_run(&self, run: &Run, queue: impl FnOnce(Ack) -> Pending<()>) -> Result<()> {
-        let Some(log) = &self.submit_log else { return queue(Ack::Synced).wait() };
-        let record = serde_json::to_vec(run)?;
-        if record.len() > submit_log::MAX_RECORD {
-            return queue(Ack::Synced).wait();
-        }
-        // Backpressure: a writer that falls behind slows submits down instead of queueing without end.
-        let behind = self.logged_inserts.load(Ordering::Relaxed).saturating_sub(MAX_UNCOMMITTED);
-        self.writer.visibility.wait_for(behind, READ_WAIT);
-        let (n, ticket) = log.append(RecordKind::Submitted, &record, || {
-            // Under the log's lock, so inserts are numbered in the order the writer receives them.
-            let n = self.logged_inserts.fetch_add(1, Ordering::Relaxed) + 1;
-            let _unwaited = queue(Ack::Logged(n));
-            n
-        })?;
-        log.wait_durable(ticket, || self.writer.enqueue(|_, _| Ok(())).wait())?;
-        self.acknowledged.fetch_max(n, Ordering::AcqRel);
-        Ok(())
+    /// [`Store::write`] without waiting: the caller may queue the write under a lock of its own and wait
+    /// outside it.
+    pub(crate) fn write_pending<T, F>(&self, f: F) -> Pending<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn Tx, &mut Effects) -> Result<T> + Send + 'static,
+    {
+        let (job, refuse, pending) = pending::answering(f);
+        self.engine.write(job, refuse);
+        pending
     }
 
-    /// Runs `f` on a read connection (a consistent snapshot of committed data for one statement).
-    ///
-    /// With durability `Full`, it first waits until the writer has committed every run whose submit
-    /// returned (usually at once: the writer commits while the submission log syncs).
-    pub(crate) fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-        if self.submit_log.is_some() {
-            self.writer.visibility.wait_for(self.acknowledged.load(Ordering::Acquire), READ_WAIT);
-        }
-        let conn = match self.idle_readers.lock().pop() {
-            Some(c) => c,
-            None => {
-                let c = Connection::open_with_flags(
-                    &self.path,
-                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
-                )?;
-                c.busy_timeout(Duration::from_secs(30))?;
-                c
-            }
-        };
-        let out = f(&conn);
-        let mut idle = self.idle_readers.lock();
-        if idle.len() < MAX_IDLE_READERS {
-            idle.push(conn);
-        }
-        out
+    /// A worker's write about the run it executes, which nobody waits for; `then` runs once it commits.
+    pub(crate) fn record(&self, write: RunWrite, then: Option<Hook>) {
+        self.engine.record(write, then);
+    }
+
+    /// The `seq` of the next submitted run where the engine numbers runs itself, else 0 (the insert
+    /// numbers it).
+    pub(crate) fn reserve_run_seq(&self) -> i64 {
+        self.engine.reserve_run_seq().unwrap_or(0)
+    }
+
+    /// Stores a submitted run and its `queued` event, durably; returns its `seq`. `then` runs once the
+    /// insert commits; `enqueue` is handed the function that queues the insert, to call under a lock of
+    /// the caller's own.
+    pub(crate) fn insert_run(&self, run: &Run, then: Option<Hook>, enqueue: &mut dyn FnMut(&mut dyn FnMut())) -> Result<i64> {
+        self.engine.insert_run(run, EventRecord::queued(run)?, then, enqueue)
+    }
+
+    /// Runs `f` on committed data (each statement sees the data as committed when it runs). An engine
+    /// may run `f` again after a lost connection.
+    pub(crate) fn read<T>(&self, f: impl Fn(&dyn Tx) -> Result<T>) -> Result<T> {
+        self.read_with(false, f)
     }
 
     /// Runs `f` in a read transaction, so that several statements see one snapshot.
-    pub(crate) fn read_tx<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-        self.read(|c| {
-            c.execute_batch("BEGIN")?;
-            let out = f(c);
-            c.execute_batch("COMMIT")?;
-            out
-        })
+    pub(crate) fn read_tx<T>(&self, f: impl Fn(&dyn Tx) -> Result<T>) -> Result<T> {
+        self.read_with(true, f)
     }
+
+    fn read_with<T>(&self, consistent: bool, f: impl Fn(&dyn Tx) -> Result<T>) -> Result<T> {
+        let mut out = None;
+        self.engine.read(consistent, &mut |tx| {
+            out = Some(f(tx)?);
+            Ok(())
+        })?;
+        out.ok_or_else(|| Error::Internal("a read did not run".into()))
+    }
+
+    /// Commits what is queued and stops the engine; later writes fail with `ShuttingDown`.
+    pub(crate) fn stop(&self) {
+        self.engine.stop();
+    }
+}
+
+/// The run `id`; `NotFound` when there is none.
+pub(crate) fn get_run(tx: &dyn Tx, id: &str) -> Result<Run> {
+    tx.run_get(id)?.ok_or_else(|| Error::not_found("run", id))
 }

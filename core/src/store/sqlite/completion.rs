@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
-use super::writer::Effects;
 use crate::error::{Error, Result};
 use crate::events::EventBus;
+use crate::store::effects::Effects;
 
 /// Longest a commit that needed no sync of its own stays unsynced (with durability `Full`): what a
 /// power cut can take back of the runner's background writes.
@@ -105,21 +105,12 @@ fn sync_wal(wal: &std::path::Path, file: &mut Option<std::fs::File>) -> Option<S
     })
 }
 
-/// Runs a committed batch's hooks, publishes its events and answers its callers; `failure` answers
-/// them with a storage error instead (the effects that need durability do not happen).
+/// Completes a committed batch: its hooks, events and answers, or, with `failure`, a storage error to its
+/// callers instead (the effects that need durability do not happen).
 fn complete(effects: Effects, bus: &EventBus, failure: Option<&str>) {
-    if let Some(msg) = failure {
-        for reply in effects.replies {
-            reply(Some(msg));
-        }
-        return;
-    }
-    for hook in effects.hooks {
-        hook();
-    }
-    bus.publish(effects.events);
-    for reply in effects.replies {
-        reply(None);
+    match failure {
+        Some(msg) => effects.fail(msg),
+        None => effects.complete(bus),
     }
 }
 

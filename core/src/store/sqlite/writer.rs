@@ -22,54 +22,24 @@ use parking_lot::{Condvar, Mutex};
 use rusqlite::Connection;
 
 use super::completion::Completion;
+use super::tx::SqliteTx;
 use crate::error::{Error, Result};
-use crate::events::{Event, EventBus};
+use crate::events::EventBus;
+use crate::store::effects::Effects;
+use crate::store::pending::{Job, Refuse};
 
 /// Most jobs committed in one transaction.
 const MAX_BATCH: usize = 4096;
 /// Longest a background write (progress, metrics, start and end of runs) waits for a commit.
 const LINGER: Duration = Duration::from_millis(2);
 
-pub(super) type Reply = Box<dyn FnOnce(Option<&str>) + Send>;
-pub(super) type Hook = Box<dyn FnOnce() + Send>;
-type Job = Box<dyn FnOnce(&Connection, &mut Effects) + Send>;
-
-/// What a job asks to happen once its transaction completes (see the module's documentation).
-#[derive(Default)]
-pub(crate) struct Effects {
-    pub(super) events: Vec<Event>,
-    pub(super) hooks: Vec<Hook>,
-    pub(super) replies: Vec<Reply>,
-}
-
-impl std::fmt::Debug for Effects {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Effects").field("events", &self.events.len()).field("hooks", &self.hooks.len()).finish()
-    }
-}
-
-impl Effects {
-    /// Publishes `event` after commit.
-    pub(crate) fn publish(&mut self, event: Event) {
-        self.events.push(event);
-    }
-
-    /// Runs `hook` after commit (before events are published and callers answered).
-    pub(crate) fn after_commit(&mut self, hook: impl FnOnce() + Send + 'static) {
-        self.hooks.push(Box::new(hook));
-    }
-
-    fn absorb(&mut self, other: Effects) {
-        self.events.extend(other.events);
-        self.hooks.extend(other.hooks);
-        self.replies.extend(other.replies);
-    }
-}
+/// A job on the writer's connection.
+type ConnJob = Box<dyn FnOnce(&Connection, &mut Effects) + Send>;
 
 enum Op {
     /// `refuse` answers the waiting caller, if any, when the job will not run.
     Job {
-        job: Job,
+        job: ConnJob,
         refuse: Option<Refuse>,
         /// A caller waits: commit as soon as the channel is drained.
         waited: bool,
@@ -80,8 +50,6 @@ enum Op {
     },
     Stop,
 }
-
-type Refuse = Box<dyn FnOnce(Error) + Send>;
 
 /// How a job's caller learns of it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,74 +98,6 @@ impl Visibility {
     }
 }
 
-/// A write handed to the writer; `wait` returns once it is committed (and synced, if it asked to be),
-/// or failed.
-///
-/// A mutex and condvar rather than a channel: waiting parks the thread at once, where a channel's
-/// `recv` spins and yields first, which costs the writer its CPU when many callers wait on few cores.
-#[derive(Debug)]
-#[must_use = "a pending write must be waited on to learn whether it was stored"]
-pub(crate) struct Pending<T> {
-    slot: Arc<Slot<T>>,
-}
-
-#[derive(Debug)]
-struct Slot<T> {
-    value: Mutex<Option<Result<T>>>,
-    ready: Condvar,
-}
-
-/// The writer's end of a [`Pending`].
-struct Answer<T> {
-    slot: Option<Arc<Slot<T>>>,
-}
-
-impl<T> Answer<T> {
-    fn send(mut self, value: Result<T>) {
-        if let Some(slot) = self.slot.take() {
-            slot.answer_once(value);
-        }
-    }
-}
-
-impl<T> Drop for Answer<T> {
-    /// Last resort: a job dropped without being run or refused (it panicked) still answers its caller.
-    fn drop(&mut self) {
-        if let Some(slot) = self.slot.take() {
-            slot.answer_once(Err(Error::Internal("the write was lost before it was committed".into())));
-        }
-    }
-}
-
-impl<T> Slot<T> {
-    /// Sets the answer unless one is already set, and wakes the waiter.
-    fn answer_once(&self, value: Result<T>) {
-        let mut slot = self.value.lock();
-        if slot.is_none() {
-            *slot = Some(value);
-        }
-        drop(slot);
-        self.ready.notify_one();
-    }
-}
-
-fn pending_pair<T>() -> (Answer<T>, Pending<T>) {
-    let slot = Arc::new(Slot { value: Mutex::new(None), ready: Condvar::new() });
-    (Answer { slot: Some(slot.clone()) }, Pending { slot })
-}
-
-impl<T> Pending<T> {
-    pub(crate) fn wait(self) -> Result<T> {
-        let mut value = self.slot.value.lock();
-        loop {
-            if let Some(v) = value.take() {
-                return v;
-            }
-            self.slot.ready.wait(&mut value);
-        }
-    }
-}
-
 /// Handle to the writer thread.
 #[derive(Debug)]
 pub(crate) struct Writer {
@@ -224,61 +124,37 @@ impl Writer {
         Ok(Self { tx, thread: Mutex::new(Some(thread)), visibility })
     }
 
-    /// Queues a job; the returned [`Pending`] yields its value once committed and, with durability
-    /// `Full`, synced.
-    pub(crate) fn enqueue<T, F>(&self, f: F) -> Pending<T>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Connection, &mut Effects) -> Result<T> + Send + 'static,
-    {
-        self.enqueue_acked(Ack::Synced, f)
-    }
-
-    /// [`Writer::enqueue`], answered as `ack` says (a logged insert's [`Pending`] may be dropped).
-    pub(crate) fn enqueue_acked<T, F>(&self, ack: Ack, f: F) -> Pending<T>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Connection, &mut Effects) -> Result<T> + Send + 'static,
-    {
+    /// Queues an acknowledged job, run in a savepoint of its own; with `ack` [`Ack::Synced`] its effects
+    /// complete once committed and, with durability `Full`, synced.
+    pub(crate) fn enqueue(&self, ack: Ack, job: Job, refuse: Refuse) {
         let (synced, logged) = match ack {
             Ack::Synced => (true, None),
             Ack::Logged(n) => (false, Some(n)),
         };
-        let (answer, pending) = pending_pair();
-        let job: Job = Box::new(move |conn, effects| {
+        let job: ConnJob = Box::new(move |conn, effects| {
             let mut local = Effects::default();
-            match in_savepoint(conn, |c| f(c, &mut local)) {
-                Ok(value) => {
-                    effects.absorb(local);
-                    effects.replies.push(Box::new(move |failure| {
-                        answer.send(match failure {
-                            None => Ok(value),
-                            Some(msg) => Err(Error::Storage(msg.to_owned())),
-                        });
-                    }));
-                }
+            match in_savepoint(conn, |c| job(&SqliteTx::new(c), &mut local)) {
+                Ok(()) => effects.absorb(local),
+                // The job answered its caller with the error.
                 Err(e) => {
                     if logged.is_some() {
                         tracing::error!("a submitted run was not stored ({e}); the next open restores it from the submission log");
                     }
-                    answer.send(Err(e));
                 }
             }
         });
-        let slot = pending.slot.clone();
         let visibility = self.visibility.clone();
         let refuse: Refuse = Box::new(move |e| {
             if let Some(n) = logged {
                 visibility.advance(n);
             }
-            slot.answer_once(Err(e));
+            refuse(e);
         });
         if let Err(crossbeam_channel::SendError(Op::Job { refuse: Some(refuse), .. })) =
             self.tx.send(Op::Job { job, refuse: Some(refuse), waited: true, synced, logged })
         {
             refuse(Error::ShuttingDown);
         }
-        pending
     }
 
     /// Queues a job nobody waits for (a run starting or ending; progress, metrics and logs from tasks).
@@ -288,11 +164,11 @@ impl Writer {
     /// are logged.
     pub(crate) fn enqueue_detached<F>(&self, f: F)
     where
-        F: FnOnce(&Connection, &mut Effects) -> Result<()> + Send + 'static,
+        F: FnOnce(&SqliteTx<'_>, &mut Effects) -> Result<()> + Send + 'static,
     {
-        let job: Job = Box::new(move |conn, effects| {
+        let job: ConnJob = Box::new(move |conn, effects| {
             let mut local = Effects::default();
-            match f(conn, &mut local) {
+            match f(&SqliteTx::new(conn), &mut local) {
                 Ok(()) => effects.absorb(local),
                 Err(e) => tracing::warn!("background write failed: {e}"),
             }
@@ -424,10 +300,7 @@ impl Batch<'_> {
             Ok(_) => done.committed(effects, more_queued, synced),
             Err(e) => {
                 tracing::error!("commit failed, {n} writes lost: {e}");
-                let msg = format!("commit failed: {e}");
-                for reply in effects.replies {
-                    reply(Some(&msg));
-                }
+                effects.fail(&format!("commit failed: {e}"));
             }
         }
     }

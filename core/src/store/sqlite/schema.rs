@@ -1,10 +1,12 @@
-//! Versioned schema migrations (applied in order, tracked in SQLite's `user_version`).
+//! Versioned schema migrations of the SQLite engine (applied in order at open, tracked in SQLite's
+//! `user_version`): a database an older version created is upgraded in place.
 
 use rusqlite_migration::{M, Migrations};
 
 pub(crate) fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(
-        r#"
+    Migrations::new(vec![
+        M::up(
+            r#"
 -- runs and run_events never delete rows, so a plain INTEGER PRIMARY KEY (max + 1) is as monotonic as
 -- AUTOINCREMENT without its sqlite_sequence update on every insert. Document tables keep AUTOINCREMENT:
 -- a deleted dataset's or project's number must never be handed out again.
@@ -120,5 +122,11 @@ CREATE TABLE config (
     doc TEXT NOT NULL
 );
 "#,
-    )])
+        ),
+        // 2: which worker process executes a run, and whether it was asked to stop.
+        M::up(
+            "ALTER TABLE runs ADD COLUMN worker TEXT;
+             ALTER TABLE runs ADD COLUMN cancel_requested INTEGER NOT NULL DEFAULT 0;",
+        ),
+    ])
 }
