@@ -164,7 +164,7 @@ fn instruction_data_trains_in_its_template_and_answers_in_it() {
         modelrunner::DatasetSpec { name: "iris instructions".into(), description: None, filename: "iris.csv".into(), file_type: None };
     let data = r.create_dataset(spec, csv.as_bytes()).unwrap();
     let mut train = RunSpec::task(RunKind::Train, "gpt_train").with_inputs(json!({"threads": 2})).with_hyperparams(json!({
-        "epochs": 40, "batch_size": 16, "learning_rate": 0.003, "max_length": 128, "hidden_size": 64, "num_layers": 2, "num_heads": 4, "seed": 5
+        "epochs": 60, "batch_size": 16, "learning_rate": 0.003, "max_length": 128, "hidden_size": 64, "num_layers": 2, "num_heads": 4, "seed": 5
     }));
     train.dataset_id = Some(data.id.clone());
     let done = finish(&r, train);
@@ -180,11 +180,12 @@ fn instruction_data_trains_in_its_template_and_answers_in_it() {
     let ask = RunSpec::task(RunKind::Inference, "gpt_generate")
         .with_inputs(json!({"model_id": done.id, "input_data": prompts, "parameters": {"max_new_tokens": 32}}));
     let answers = r.run_results(&finish(&r, ask).id).unwrap().rows;
-    // What this small model learns in 15 s is the layout: an answer word, a blank line, the next
-    // instruction. (Telling versicolor from virginica by the numbers takes far more training.) Run
-    // beside the other training tests this 15-second model has twice misspelt one continuation
-    // ("## Instructiction:") while it never did alone, so four in five must be in the layout; an
-    // untrained model gets none.
+    // What this small model learns in 25 s is the layout: an answer word, a blank line, the next
+    // instruction. (Telling versicolor from virginica by the numbers takes far more training.)
+    // Training is bit-identical here for any thread count, yet on a CI machine one 40-epoch model
+    // answered "virgininininininica\n\n#### Instru" to every prompt, so it trains 60. Run beside
+    // the other training tests this model has twice misspelt one continuation ("## Instructiction:")
+    // while it never did alone, so four in five must be in the layout; an untrained model gets none.
     let in_layout: Vec<bool> = answers
         .iter()
         .map(|answer| {
