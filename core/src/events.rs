@@ -105,6 +105,12 @@ impl EventBus {
         }
     }
 
+    /// Whether anyone is registered (a subscriber that dropped its stream counts until the next event).
+    pub(crate) fn has_subscribers(&self) -> bool {
+        let inner = self.inner.lock();
+        !inner.by_run.is_empty() || !inner.all.is_empty()
+    }
+
     /// How many runs have live per-run registrations.
     pub(crate) fn registered_runs(&self) -> usize {
         self.inner.lock().by_run.len()

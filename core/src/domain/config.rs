@@ -50,6 +50,12 @@ fn yes() -> bool {
 }
 
 impl RunnerConfig {
+    /// This configuration with a process's own settings over it.
+    pub(crate) fn with_local(mut self, local: &ConfigPatch) -> Self {
+        local.clone().apply(&mut self);
+        self
+    }
+
     pub(crate) fn new_default(now: Timestamp) -> Self {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get()) as u32;
         Self {

@@ -176,6 +176,13 @@ impl TaskContext {
         self.shared.locate_data(path)
     }
 
+    /// Where this machine reads a file or directory that another run stored (its model, its index): the
+    /// path itself when it is here, else its copy fetched from a store many machines share (the files
+    /// beside a file come along).
+    pub fn locate(&self, path: &std::path::Path) -> Result<PathBuf> {
+        self.shared.locate(path, true)
+    }
+
     /// See [`crate::Runner::model_cache_dir`].
     pub fn model_cache_dir(&self) -> PathBuf {
         self.shared.model_cache_dir()

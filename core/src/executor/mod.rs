@@ -22,6 +22,9 @@ pub(crate) enum CancelReason {
     Requested,
     /// The runner is shutting down: it goes back to `queued` for the next open.
     Shutdown,
+    /// The worker lost the run (its lease ran out and another attempt has it): it ends here without a
+    /// write.
+    Lost,
 }
 
 /// A per-run flag that tasks poll; set by `cancel` or by shutdown.
@@ -33,6 +36,7 @@ impl CancelToken {
         let code = match reason {
             CancelReason::Requested => 1,
             CancelReason::Shutdown => 2,
+            CancelReason::Lost => 3,
         };
         let _ = self.0.compare_exchange(0, code, Ordering::AcqRel, Ordering::Acquire);
     }
@@ -41,7 +45,8 @@ impl CancelToken {
         match self.0.load(Ordering::Acquire) {
             0 => None,
             1 => Some(CancelReason::Requested),
-            _ => Some(CancelReason::Shutdown),
+            2 => Some(CancelReason::Shutdown),
+            _ => Some(CancelReason::Lost),
         }
     }
 

@@ -37,6 +37,8 @@ impl PartialOrd for Entry {
 struct State {
     queues: BTreeMap<String, BinaryHeap<Entry>>,
     limits: HashMap<String, usize>,
+    /// The only queues this process serves (`None`: every queue).
+    served: Option<Vec<String>>,
     running: HashMap<String, usize>,
     next_order: u64,
     closed: bool,
@@ -52,9 +54,26 @@ pub(crate) struct Ticket {
     pub(crate) run_id: String,
 }
 
-#[derive(Debug, Default)]
+/// Called when a worker finds nothing to take and waits.
+pub(crate) type OnIdle = Box<dyn Fn() + Send + Sync>;
+
+#[derive(Default)]
 pub(crate) struct Scheduler {
     state: Mutex<State>,
+    on_idle: std::sync::OnceLock<OnIdle>,
+}
+
+impl std::fmt::Debug for Scheduler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scheduler").field("state", &*self.state.lock()).finish_non_exhaustive()
+    }
+}
+
+/// How many more runs this process's workers can start now, and the queues at their limit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Capacity {
+    pub(crate) idle: usize,
+    pub(crate) full: Vec<String>,
 }
 
 impl State {
@@ -74,8 +93,33 @@ impl State {
 }
 
 impl Scheduler {
-    pub(crate) fn new(limits: HashMap<String, usize>) -> Self {
-        Self { state: Mutex::new(State { limits, ..State::default() }) }
+    /// `served`: the only queues whose runs this scheduler hands out (`None`: every queue).
+    pub(crate) fn new(limits: HashMap<String, usize>, served: Option<Vec<String>>) -> Self {
+        Self { state: Mutex::new(State { limits, served, ..State::default() }), on_idle: std::sync::OnceLock::new() }
+    }
+
+    /// Sets what to call when a worker goes idle (once; later calls are ignored).
+    pub(crate) fn on_idle(&self, f: OnIdle) {
+        let _ = self.on_idle.set(f);
+    }
+
+    /// Idle workers not yet promised a run, and the queues at their limit.
+    pub(crate) fn capacity(&self) -> Capacity {
+        let st = self.state.lock();
+        let waiting: usize = st.queues.values().map(BinaryHeap::len).sum();
+        let full = st
+            .limits
+            .iter()
+            .filter(|(q, limit)| st.running.get(*q).copied().unwrap_or(0) + st.queues.get(*q).map_or(0, BinaryHeap::len) >= **limit)
+            .map(|(q, _)| q.clone())
+            .collect();
+        Capacity { idle: st.sleepers.len().saturating_sub(waiting), full }
+    }
+
+    /// Takes back the runs no worker took yet (the process is stopping).
+    pub(crate) fn drain(&self) -> Vec<String> {
+        let mut st = self.state.lock();
+        st.queues.values_mut().flat_map(|heap| std::mem::take(heap).into_vec()).map(|e| e.run_id).collect()
     }
 
     pub(crate) fn push(&self, queue: &str, priority: i32, run_id: String) {
@@ -99,7 +143,9 @@ impl Scheduler {
                 .queues
                 .iter()
                 .filter(|(name, heap)| {
-                    !heap.is_empty() && st.limits.get(*name).is_none_or(|limit| st.running.get(*name).copied().unwrap_or(0) < *limit)
+                    !heap.is_empty()
+                        && st.served.as_ref().is_none_or(|served| served.contains(name))
+                        && st.limits.get(*name).is_none_or(|limit| st.running.get(*name).copied().unwrap_or(0) < *limit)
                 })
                 .filter_map(|(name, heap)| heap.peek().map(|e| (name.clone(), e.priority, e.order)))
                 .max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.2.cmp(&a.2)));
@@ -111,6 +157,9 @@ impl Scheduler {
             let token = st.next_sleeper;
             st.next_sleeper += 1;
             st.sleepers.push((token, Arc::clone(&ready)));
+            if let Some(on_idle) = self.on_idle.get() {
+                on_idle();
+            }
             ready.wait(&mut st);
             // A push or a wake-all took this worker off the list; leave it in any case.
             st.sleepers.retain(|(t, _)| *t != token);

@@ -186,7 +186,7 @@ impl Task for FamilyRun {
         if spec.kind == RunKind::Eval {
             let newest = |model_id: &str| newest_train_run(|f| r.list_runs(f), model_id);
             let path = trained_model_path(&spec.inputs, spec.model_id.as_deref(), |id| r.get_run(id), |id| r.get_model(id), newest)?;
-            let model = load_model(&path)?;
+            let model = load_model(&r.locate(&path)?)?;
             if model.family() != family {
                 return Err(Error::invalid(
                     "inputs.train_run_id",
@@ -233,7 +233,7 @@ impl Task for FamilyRun {
             RunKind::Eval => {
                 let newest = |model_id: &str| newest_train_run(|f| ctx.list_runs(f), model_id);
                 let path = trained_model_path(&run.inputs, run.model_id.as_deref(), |id| ctx.get_run(id), |id| ctx.get_model(id), newest)?;
-                let model = load_model(&path)?;
+                let model = load_model(&ctx.locate(&path)?)?;
                 let all: Vec<usize> = (0..n).collect();
                 let scored = score(&params, &model, &table, &all)?;
                 out.summary.insert("model_path".into(), json!(path.to_string_lossy()));

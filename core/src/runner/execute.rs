@@ -21,30 +21,43 @@ impl Shared {
             let Some(entry) = live.get_mut(run_id) else {
                 return;
             };
-            if entry.status != RunStatus::Queued {
-                return;
-            }
-            entry.status = RunStatus::Running;
-            let mut run = (*entry.run).clone();
-            run.attempts += 1;
-            run.status = RunStatus::Running;
-            let at = now();
-            run.started_at = Some(at);
-            run.device = Some(run.device.clone().unwrap_or(device_default));
-            run.worker = Some(self.worker.to_string());
-            let attempt = Attempt { run_id: run.id.clone(), number: run.attempts, worker: self.worker.clone() };
-            match EventRecord::state(&run.id, at, RunStatus::Running, None, None) {
-                Ok(event) => {
-                    let started = RunWrite::Started { attempt: attempt.clone(), at: ts_to_sql(&at), device: run.device.clone(), event };
-                    self.store.record(started, None);
+            // Claimed from a shared queue: the claim started it in the store.
+            if let Some(claim) = entry.claim.as_mut() {
+                if claim.started || entry.status != RunStatus::Running {
+                    return;
                 }
-                Err(e) => tracing::error!("cannot record the start of run {run_id}: {e}"),
+                claim.started = true;
+                let attempt = claim.attempt.clone();
+                (Arc::clone(&entry.run), entry.token.clone(), attempt)
+            } else {
+                if entry.status != RunStatus::Queued {
+                    return;
+                }
+                entry.status = RunStatus::Running;
+                let mut run = (*entry.run).clone();
+                run.attempts += 1;
+                run.status = RunStatus::Running;
+                let at = now();
+                run.started_at = Some(at);
+                run.device = Some(run.device.clone().unwrap_or(device_default));
+                run.worker = Some(self.worker.to_string());
+                let attempt = Attempt { run_id: run.id.clone(), number: run.attempts, worker: self.worker.clone() };
+                match EventRecord::state(&run.id, at, RunStatus::Running, None, None) {
+                    Ok(event) => {
+                        let started = RunWrite::Started { attempt: attempt.clone(), at: ts_to_sql(&at), device: run.device.clone(), event };
+                        self.store.record(started, None);
+                    }
+                    Err(e) => tracing::error!("cannot record the start of run {run_id}: {e}"),
+                }
+                (Arc::new(run), entry.token.clone(), attempt)
             }
-            (run, entry.token.clone(), attempt)
         };
+        let run = Arc::unwrap_or_clone(run);
         let task = run.task.as_deref().and_then(|name| self.tasks.read().get(name).cloned());
         let device = run.device.clone().unwrap_or_else(|| "cpu".into());
         let outcome = match task {
+            // Cancelled before a worker took it.
+            _ if token.is_cancelled() => Err(Error::Cancelled),
             None => Err(Error::not_found("task", run.task.clone().unwrap_or_default())),
             Some(task) => {
                 let ctx = TaskContext::new(run, attempt.clone(), token.clone(), self.clone(), device);
@@ -65,6 +78,19 @@ impl Shared {
     /// sees a final status rather than a stale `running` row.
     fn finish(self: &Arc<Self>, attempt: Attempt, outcome: Result<TaskOutput>, token: &CancelToken) {
         let run_id = attempt.run_id.as_str();
+        // Another attempt holds the run now: whatever this one would write is refused.
+        if token.reason() == Some(CancelReason::Lost) {
+            self.live.lock().remove(run_id);
+            return;
+        }
+        // What a succeeded run wrote must be readable on every machine sharing the store.
+        let outcome = match outcome {
+            Ok(out) => match self.share_run_files(run_id) {
+                Ok(()) => Ok(out),
+                Err(e) => Err(Error::Storage(format!("the run's files could not be shared through the store: {e}"))),
+            },
+            failed => failed,
+        };
         let (status, message, results, error, metrics, artifacts) = match outcome {
             Ok(out) => {
                 let results = RunResults { summary: out.summary, rows: out.rows };

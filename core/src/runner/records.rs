@@ -45,6 +45,13 @@ impl Runner {
         let dir = self.data_dir().join("datasets");
         let path = dir.join(format!("{id}.{}", file_type.as_str()));
         write_durably(&dir, &path, content)?;
+        // Workers on other machines read it from the store.
+        if let Some(files) = self.shared().store.shared_files()
+            && let Err(e) = files.put(&path)
+        {
+            let _ = std::fs::remove_file(&path);
+            return Err(e);
+        }
         let at = now();
         let dataset = Dataset {
             id,
@@ -134,6 +141,7 @@ impl Runner {
     /// Deletes a dataset and its file. One that a project allocates is a `Conflict`.
     pub fn delete_dataset(&self, id: &str) -> Result<()> {
         let id = id.to_owned();
+        let shared = self.shared().clone();
         self.write(move |tx, fx| {
             let d: Dataset = store::get_doc(tx, &id)?;
             for p in store::all_docs::<Project>(tx)? {
@@ -142,8 +150,14 @@ impl Runner {
                 }
             }
             store::delete_doc::<Dataset>(tx, &id)?;
+            let shared = shared.clone();
             fx.after_commit(move || {
                 let _ = std::fs::remove_file(&d.file_path);
+                if let Some(files) = shared.store.shared_files()
+                    && let Err(e) = files.remove(Path::new(&d.file_path))
+                {
+                    tracing::warn!("the stored copy of dataset file {} was not removed: {e}", d.file_path);
+                }
             });
             Ok(())
         })
@@ -277,15 +291,20 @@ impl Runner {
     pub fn update_config(&self, patch: ConfigPatch) -> Result<RunnerConfig> {
         patch.validate()?;
         let shared = self.shared();
-        let mut config = shared.config.read().clone();
-        patch.apply(&mut config);
-        config.updated_at = now();
-        let doc = serde_json::to_string(&config)?;
-        shared.store.write(move |tx, _| {
-            tx.config_put(&doc)?;
+        // Read, changed and stored in one write: what other processes stored meanwhile stays, and this
+        // process's own settings (`RunnerOptions::local_config`) are never stored.
+        let stored = shared.store.write(move |tx, _| {
+            let mut config = match tx.config_get()? {
+                Some(doc) => super::parse_config(&doc)?,
+                None => RunnerConfig::new_default(now()),
+            };
+            patch.apply(&mut config);
+            config.updated_at = now();
+            tx.config_put(&serde_json::to_string(&config)?)?;
             tx.notify(store::Notice::ConfigChanged);
-            Ok(())
+            Ok(config)
         })?;
+        let config = stored.with_local(&shared.local_config);
         *shared.config.write() = config.clone();
         let active = shared.pool.active();
         let max = config.max_concurrent_workers as usize;
@@ -371,7 +390,7 @@ fn write_durably(dir: &Path, path: &PathBuf, content: &[u8]) -> Result<()> {
 impl super::Shared {
     pub(crate) fn dataset_table(&self, id: &str) -> Result<Table> {
         let dataset: Dataset = self.store.read(|c| store::get_doc(c, id))?;
-        Table::read(Path::new(&dataset.file_path), dataset.file_type)
+        Table::read(&self.locate(Path::new(&dataset.file_path), false)?, dataset.file_type)
     }
 
     pub(crate) fn model_cache_dir(&self) -> PathBuf {

@@ -158,6 +158,7 @@ impl Runner {
     /// belong to the model, have succeeded, and have a `model_path` artifact that exists on disk.
     pub fn promote_run(&self, model_id: &str, run_id: &str) -> Result<Model> {
         let run_id = run_id.to_owned();
+        let shared = self.shared().clone();
         self.modify(model_id, move |tx, model: &mut Model| {
             let run = get_run(tx, &run_id).map_err(|e| ref_error(e, "run_id"))?;
             if run.model_id.as_deref() != Some(model.id.as_str()) {
@@ -167,7 +168,12 @@ impl Runner {
                 return Err(Error::Conflict(format!("run {run_id} is {}; only a succeeded run can be promoted", run.status)));
             }
             let path = run.artifacts.get("model_path").and_then(Value::as_str).map(str::to_owned);
-            let Some(path) = path.filter(|p| std::path::Path::new(p).is_file()) else {
+            // On this machine, or stored for every machine sharing the store.
+            let stored = |p: &str| -> Result<bool> {
+                let p = std::path::Path::new(p);
+                Ok(p.is_file() || shared.store.shared_files().map_or(Ok(false), |files| files.has(p))?)
+            };
+            let Some(path) = path.filter(|p| stored(p).unwrap_or(false)) else {
                 return Err(Error::Conflict(format!("run {run_id} has no saved weights on disk")));
             };
             model.trained = true;

@@ -68,7 +68,9 @@ impl Runner {
             finished_at: None,
             worker: None,
         });
-        let executable = run.task.is_some();
+        // With a shared queue, any process's worker claims the run from the store (the commit notifies
+        // them); with SQLite, this process's workers take it from memory.
+        let executable = run.task.is_some() && shared.store.shared_queue().is_none();
         let weak = Arc::downgrade(shared);
         let (id, queue, priority) = (run.id.clone(), run.queue.clone(), run.priority);
         let dispatch: Option<store::Hook> = executable.then(|| {
@@ -83,7 +85,10 @@ impl Runner {
         let stored = shared.store.insert_run(&run, dispatch, &mut |enqueue| {
             let mut live = shared.live.lock();
             if executable {
-                live.insert(run.id.clone(), LiveRun { status: RunStatus::Queued, token: CancelToken::default(), run: run.clone() });
+                live.insert(
+                    run.id.clone(),
+                    LiveRun { status: RunStatus::Queued, token: CancelToken::default(), run: run.clone(), claim: None },
+                );
             }
             enqueue();
         });

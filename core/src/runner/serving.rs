@@ -13,6 +13,11 @@ use crate::error::{Error, Result};
 use crate::store;
 
 impl Runner {
+    /// Where this machine reads a file or directory a run stored (see [`crate::TaskContext::locate`]).
+    pub(crate) fn locate(&self, path: &Path) -> Result<std::path::PathBuf> {
+        self.shared().locate(path, true)
+    }
+
     /// Submits a run of the catalog model `model_id` (one whose registry entry names a task, such as
     /// 000's `linear_reg`, `xgb_forecast` and `simulator`) with `inputs`, which its `params` grid bounds.
     /// An unknown model is [`Error::NotFound`]; a model without a task is a validation error on `model_id`.

@@ -6,8 +6,11 @@ mod docs;
 mod effects;
 mod engine;
 mod entities;
+mod files;
 mod lifecycle;
 mod pending;
+mod postgres;
+mod queue;
 mod records;
 mod sqlite;
 mod tx;
@@ -17,8 +20,11 @@ use std::sync::Arc;
 
 pub(crate) use docs::{Doc, all_docs, delete_doc, get_doc, id_by_seq, insert_doc, list_docs, update_doc};
 pub(crate) use effects::{Effects, Hook};
+pub(crate) use files::{SharedFiles, files_under, mirrored};
 pub(crate) use lifecycle::RunWrite;
 pub(crate) use pending::Pending;
+pub(crate) use postgres::{PgOptions, is_postgres};
+pub(crate) use queue::{ClaimRequest, SharedQueue, Wake, WorkerRecord};
 pub(crate) use records::{Attempt, EventRecord, FinishRecord};
 pub(crate) use sqlite::with_suffix;
 pub(crate) use tx::{Notice, Tx};
@@ -60,6 +66,32 @@ impl Store {
     ) -> Result<(Self, T)> {
         let (engine, prepared) = sqlite::SqliteEngine::open(path, durability, bus, prepare)?;
         Ok((Self { engine: Box::new(engine) }, prepared))
+    }
+
+    /// Opens the PostgreSQL database at `url` (migrating it), and runs `prepare` in one transaction.
+    pub(crate) fn open_postgres<T>(
+        url: &str,
+        options: PgOptions,
+        bus: Arc<EventBus>,
+        prepare: impl FnOnce(&dyn Tx, &mut Effects) -> Result<T>,
+    ) -> Result<(Self, T)> {
+        let (engine, prepared) = postgres::PgEngine::open(url, options, bus, prepare)?;
+        Ok((Self { engine: Box::new(engine) }, prepared))
+    }
+
+    /// Where the data is, for messages (never with a password).
+    pub(crate) fn location(&self) -> &str {
+        self.engine.location()
+    }
+
+    /// The queue worker processes share, for an engine many processes open; `None` for SQLite.
+    pub(crate) fn shared_queue(&self) -> Option<&dyn SharedQueue> {
+        self.engine.shared_queue()
+    }
+
+    /// Where files every machine must read are kept; `None` for SQLite (one machine).
+    pub(crate) fn shared_files(&self) -> Option<&dyn SharedFiles> {
+        self.engine.shared_files()
     }
 
     /// Runs `f` as one acknowledged write (in its own savepoint, group-committed) and returns its value

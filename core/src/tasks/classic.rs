@@ -346,7 +346,12 @@ pub struct ClassicPredict;
 impl Task for ClassicPredict {
     fn validate(&self, submit: &TaskSubmit<'_>) -> Result<()> {
         let req = parse_predict(&submit.spec.inputs)?;
-        let path = super::saved_model_path(&req.model_ref, |id| submit.runner.get_run(id), |id| submit.runner.get_model(id))?;
+        let path = super::saved_model_path(
+            &req.model_ref,
+            |id| submit.runner.get_run(id),
+            |id| submit.runner.get_model(id),
+            |p| submit.runner.locate(p),
+        )?;
         let model = load_model(&path)?;
         if req.probability && (model.model_type == ModelType::Svm || model.is_regressor()) {
             let what = if model.is_regressor() { "this regressor gives values" } else { "the SVM gives classes" };
@@ -357,7 +362,7 @@ impl Task for ClassicPredict {
 
     fn run(&self, ctx: &TaskContext) -> Result<TaskOutput> {
         let req = parse_predict(ctx.inputs())?;
-        let path = super::saved_model_path(&req.model_ref, |id| ctx.get_run(id), |id| ctx.get_model(id))?;
+        let path = super::saved_model_path(&req.model_ref, |id| ctx.get_run(id), |id| ctx.get_model(id), |p| ctx.locate(p))?;
         let model = load_model(&path)?;
         let x = features(&model, &req.input)?;
         let rows: Vec<Value> = match model.predict_values(&x) {

@@ -384,7 +384,12 @@ pub struct GptGenerate;
 impl Task for GptGenerate {
     fn validate(&self, submit: &TaskSubmit<'_>) -> Result<()> {
         let req = parse_generate(&submit.spec.inputs)?;
-        let path = super::saved_model_path(&req.model_ref, |id| submit.runner.get_run(id), |id| submit.runner.get_model(id))?;
+        let path = super::saved_model_path(
+            &req.model_ref,
+            |id| submit.runner.get_run(id),
+            |id| submit.runner.get_model(id),
+            |p| submit.runner.locate(p),
+        )?;
         let text = std::fs::read_to_string(&path).map_err(|e| Error::invalid("inputs.model_id", format!("{}: {e}", path.display())))?;
         serde_json::from_str::<SavedGpt>(&text)
             .map_err(|_| Error::invalid("inputs.model_id", format!("{} is not a saved GPT", path.display())))?;
@@ -393,7 +398,7 @@ impl Task for GptGenerate {
 
     fn run(&self, ctx: &TaskContext) -> Result<TaskOutput> {
         let req = parse_generate(ctx.inputs())?;
-        let path = super::saved_model_path(&req.model_ref, |id| ctx.get_run(id), |id| ctx.get_model(id))?;
+        let path = super::saved_model_path(&req.model_ref, |id| ctx.get_run(id), |id| ctx.get_model(id), |p| ctx.locate(p))?;
         let (device, device_name) = device::resolve("device", ctx.device())?;
         ctx.record_device(&device_name);
         let (saved, model) = load(&path, &device)?;

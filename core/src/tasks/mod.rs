@@ -20,6 +20,7 @@ pub(crate) fn saved_model_path(
     model_ref: &str,
     get_run: impl Fn(&str) -> Result<crate::Run>,
     get_model: impl Fn(&str) -> Result<crate::Model>,
+    locate: impl Fn(&Path) -> Result<PathBuf>,
 ) -> Result<PathBuf> {
     const FIELD: &str = "inputs.model_id";
     let path = match get_run(model_ref) {
@@ -36,7 +37,8 @@ pub(crate) fn saved_model_path(
         },
         Err(e) => return Err(e),
     };
-    path.map(PathBuf::from).ok_or_else(|| Error::invalid(FIELD, format!("{model_ref} has no saved model")))
+    let path = path.map(PathBuf::from).ok_or_else(|| Error::invalid(FIELD, format!("{model_ref} has no saved model")))?;
+    locate(&path)
 }
 
 /// Step losses are written in batches, at most every this often, and at the end of each epoch.

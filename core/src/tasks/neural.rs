@@ -421,7 +421,12 @@ pub struct NeuralPredict;
 impl Task for NeuralPredict {
     fn validate(&self, submit: &TaskSubmit<'_>) -> Result<()> {
         let (model_ref, samples) = parse_predict(&submit.spec.inputs)?;
-        let path = super::saved_model_path(&model_ref, |id| submit.runner.get_run(id), |id| submit.runner.get_model(id))?;
+        let path = super::saved_model_path(
+            &model_ref,
+            |id| submit.runner.get_run(id),
+            |id| submit.runner.get_model(id),
+            |p| submit.runner.locate(p),
+        )?;
         let saved = SavedModel::read(&path, "inputs.model_id")?;
         let d = input_len(&saved.definition);
         if let Some((i, s)) = samples.iter().enumerate().find(|(_, s)| s.len() != d) {
@@ -432,7 +437,7 @@ impl Task for NeuralPredict {
 
     fn run(&self, ctx: &TaskContext) -> Result<TaskOutput> {
         let (model_ref, samples) = parse_predict(ctx.inputs())?;
-        let path = super::saved_model_path(&model_ref, |id| ctx.get_run(id), |id| ctx.get_model(id))?;
+        let path = super::saved_model_path(&model_ref, |id| ctx.get_run(id), |id| ctx.get_model(id), |p| ctx.locate(p))?;
         let (device, device_name) = device::resolve("device", ctx.device())?;
         ctx.record_device(&device_name);
         let predictor = PREDICTORS.get(&path, &device)?;

@@ -240,7 +240,7 @@ impl Task for TextSearch {
 
     fn run(&self, ctx: &TaskContext) -> Result<TaskOutput> {
         let req = parse_search(ctx.inputs())?;
-        let path = index_path(ctx.get_run(&req.index_ref), &req.index_ref)?;
+        let path = ctx.locate(&index_path(ctx.get_run(&req.index_ref), &req.index_ref)?)?;
         let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
         let index: Index = serde_json::from_slice(&bytes).map_err(|e| Error::Internal(format!("{}: {e}", path.display())))?;
         let (device, device_name) = crate::nn::device::resolve("device", ctx.device())?;

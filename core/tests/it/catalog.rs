@@ -4,7 +4,7 @@
 use modelrunner::{Run, RunKind, RunSpec, RunStatus, Runner};
 use serde_json::{Value, json};
 
-use crate::common::{WAIT, runner};
+use crate::common::{Engine, WAIT, open, options};
 
 fn run(r: &Runner, model: &str, inputs: Value) -> modelrunner::Result<Run> {
     let mut spec = RunSpec::task(RunKind::Simulate, model).with_inputs(inputs);
@@ -19,9 +19,8 @@ fn total(r: &Runner, run: &Run, kpi: &str) -> f64 {
     r.run_results(&run.id).unwrap().summary[&format!("total_{kpi}")].as_f64().unwrap()
 }
 
-#[test]
-fn the_catalog_installs_once_with_000s_grids() {
-    let r = runner();
+fn the_catalog_installs_once_with_000s_grids(engine: Engine) {
+    let Some(r) = open(engine, options().workers(2)) else { return };
     let models = r.install_catalog().unwrap();
     let ids: Vec<&str> = models.iter().map(|m| m.id.as_str()).collect();
     assert_eq!(ids, ["linear_reg", "xgb_forecast", "simulator"]);
@@ -31,9 +30,8 @@ fn the_catalog_installs_once_with_000s_grids() {
     assert_eq!(r.install_catalog().unwrap(), models, "a second install changes nothing");
 }
 
-#[test]
-fn forecasts_are_learnt_scored_and_driven_by_the_inputs() {
-    let r = runner();
+fn forecasts_are_learnt_scored_and_driven_by_the_inputs(engine: Engine) {
+    let Some(r) = open(engine, options().workers(2)) else { return };
     r.install_catalog().unwrap();
     for model in ["linear_reg", "xgb_forecast"] {
         let base = run(&r, model, json!({"region": "NA", "year": 2024, "parameter_set": "baseline"})).unwrap();
@@ -70,9 +68,8 @@ fn forecasts_are_learnt_scored_and_driven_by_the_inputs() {
     assert_eq!(run(&r, "xgb_forecast", json!({"region": 7})).unwrap_err().field(), Some("inputs.region"));
 }
 
-#[test]
-fn catalog_runs_start_from_the_model_id_and_refuse_unknown_or_taskless_models() {
-    let r = runner();
+fn catalog_runs_start_from_the_model_id_and_refuse_unknown_or_taskless_models(engine: Engine) {
+    let Some(r) = open(engine, options().workers(2)) else { return };
     r.install_catalog().unwrap();
     r.create_model(modelrunner::ModelSpec::named("not runnable")).unwrap();
     let ids: Vec<String> = r.catalog().unwrap().into_iter().map(|m| m.id).collect();
@@ -89,3 +86,9 @@ fn catalog_runs_start_from_the_model_id_and_refuse_unknown_or_taskless_models() 
     let e = r.run_catalog_model(&other.id, json!({}), None).unwrap_err();
     assert_eq!(e.field(), Some("model_id"), "{e}");
 }
+
+crate::on_both_engines!(
+    the_catalog_installs_once_with_000s_grids,
+    forecasts_are_learnt_scored_and_driven_by_the_inputs,
+    catalog_runs_start_from_the_model_id_and_refuse_unknown_or_taskless_models
+);

@@ -1,10 +1,10 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use modelrunner::{EventBody, RunKind, RunSpec, RunStatus, Runner};
+use modelrunner::{EventBody, RunKind, RunSpec, RunStatus};
 use serde_json::json;
 
-use crate::common::{WAIT, options};
+use crate::common::{Engine, WAIT, open, options};
 
 fn assert_clean_stream(events: &[modelrunner::Event], all: &[modelrunner::Event]) {
     let ids: Vec<u64> = events.iter().map(|e| e.id).collect();
@@ -15,9 +15,8 @@ fn assert_clean_stream(events: &[modelrunner::Event], all: &[modelrunner::Event]
     assert_eq!(ids, all.iter().map(|e| e.id).collect::<Vec<_>>(), "no gap: same as the stored stream");
 }
 
-#[test]
-fn late_subscribers_get_history_then_live_without_gap_or_duplicate() {
-    let r = Runner::in_memory_with(options().workers(1)).unwrap();
+fn late_subscribers_get_history_then_live_without_gap_or_duplicate(engine: Engine) {
+    let Some(r) = open(engine, options().workers(1)) else { return };
     let run = r.submit(RunSpec::task(RunKind::Train, "stepper").with_inputs(json!({"steps": 300, "pause_ms": 1}))).unwrap();
     // Subscribe repeatedly while the run is mid-flight; every stream must equal the stored one.
     let streams: Vec<Vec<modelrunner::Event>> = std::thread::scope(|s| {
@@ -57,9 +56,8 @@ fn late_subscribers_get_history_then_live_without_gap_or_duplicate() {
     assert_eq!(&kinds[..2], &["state", "state"], "queued then running");
 }
 
-#[test]
-fn subscribing_to_all_runs_replays_after_an_id() {
-    let r = Runner::in_memory_with(options()).unwrap();
+fn subscribing_to_all_runs_replays_after_an_id(engine: Engine) {
+    let Some(r) = open(engine, options()) else { return };
     let mut live = r.subscribe_all(None).unwrap();
     let a = r.submit(RunSpec::task(RunKind::Inference, "echo")).unwrap();
     let b = r.submit(RunSpec::task(RunKind::Inference, "echo")).unwrap();
@@ -82,16 +80,21 @@ fn subscribing_to_all_runs_replays_after_an_id() {
     assert_eq!(replayed, seen[1..].iter().map(|e| e.id).collect::<Vec<_>>());
 }
 
-#[test]
-fn subscribing_to_an_unknown_run_is_not_found() {
-    let r = Runner::in_memory().unwrap();
+fn subscribing_to_an_unknown_run_is_not_found(engine: Engine) {
+    let Some(r) = open(engine, modelrunner::RunnerOptions::new()) else { return };
     assert_eq!(r.subscribe("run_x").unwrap_err().code(), modelrunner::ErrorCode::NotFound);
     assert_eq!(r.wait("run_x", Duration::from_millis(10)).unwrap_err().code(), modelrunner::ErrorCode::NotFound);
 }
 
-#[test]
-fn wait_times_out() {
-    let r = Runner::in_memory_with(options().workers(0)).unwrap();
+fn wait_times_out(engine: Engine) {
+    let Some(r) = open(engine, options().workers(0)) else { return };
     let run = r.submit(RunSpec::task(RunKind::Train, "echo")).unwrap();
     assert_eq!(r.wait(&run.id, Duration::from_millis(30)).unwrap_err().code(), modelrunner::ErrorCode::Timeout);
 }
+
+crate::on_both_engines!(
+    late_subscribers_get_history_then_live_without_gap_or_duplicate,
+    subscribing_to_all_runs_replays_after_an_id,
+    subscribing_to_an_unknown_run_is_not_found,
+    wait_times_out
+);

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use modelrunner::{ConfigPatch, ErrorCode, RunKind, RunSpec, RunStatus, Runner, WorkerState};
 use serde_json::json;
 
-use crate::common::{WAIT, gated, options, runner};
+use crate::common::{Engine, WAIT, gated, open, options};
 
 fn wait_status(r: &Runner, id: &str, status: RunStatus) {
     let deadline = Instant::now() + WAIT;
@@ -15,10 +15,9 @@ fn wait_status(r: &Runner, id: &str, status: RunStatus) {
     }
 }
 
-#[test]
-fn cancel_in_every_state() {
+fn cancel_in_every_state(engine: Engine) {
     let gate = Arc::new(AtomicBool::new(false));
-    let r = Runner::in_memory_with(options().task("gated", gated(gate.clone())).workers(1)).unwrap();
+    let Some(r) = open(engine, options().task("gated", gated(gate.clone())).workers(1)) else { return };
     // running: the task observes the token and the run ends cancelled
     let running = r.submit(RunSpec::task(RunKind::Train, "stepper").with_inputs(json!({"steps": 100000, "pause_ms": 1}))).unwrap();
     wait_status(&r, &running.id, RunStatus::Running);
@@ -54,9 +53,8 @@ fn cancel_in_every_state() {
     gate.store(true, Ordering::Release);
 }
 
-#[test]
-fn cancelling_a_simulation_mid_run() {
-    let r = Runner::in_memory_with(options().workers(1)).unwrap();
+fn cancelling_a_simulation_mid_run(engine: Engine) {
+    let Some(r) = open(engine, options().workers(1)) else { return };
     let run = r
         .submit(RunSpec::task(RunKind::Simulate, "simulator").with_inputs(json!({"trials": modelrunner::tasks::simulator::MAX_TRIALS})))
         .unwrap();
@@ -75,9 +73,8 @@ fn cancelling_a_simulation_mid_run() {
     assert!(done.results.is_none());
 }
 
-#[test]
-fn workers_stop_start_and_restart() {
-    let r = Runner::in_memory_with(options().workers(2)).unwrap();
+fn workers_stop_start_and_restart(engine: Engine) {
+    let Some(r) = open(engine, options().workers(2)) else { return };
     r.update_config(ConfigPatch { max_concurrent_workers: Some(4), ..Default::default() }).unwrap();
     let status = r.pool_status();
     assert_eq!((status.total_workers, status.active_workers, status.max_workers), (2, 2, 4));
@@ -147,17 +144,15 @@ fn a_second_runner_on_the_same_database_is_refused() {
     assert_eq!(first.submit(RunSpec::task(RunKind::Simulate, "simulator")).unwrap_err().code(), ErrorCode::ShuttingDown);
 }
 
-#[test]
-fn unknown_task_at_submit_is_a_validation_error() {
-    let r = Runner::in_memory_with(options()).unwrap();
+fn unknown_task_at_submit_is_a_validation_error(engine: Engine) {
+    let Some(r) = open(engine, options()) else { return };
     let e = r.submit(RunSpec::task(RunKind::Train, "nope")).unwrap_err();
     assert_eq!((e.code(), e.field()), (ErrorCode::Validation, Some("task")));
     assert_eq!(r.list_runs(&Default::default()).unwrap().total, 0, "nothing written");
 }
 
-#[test]
-fn cancel_and_wait_returns_the_stopped_run_and_refuses_finished_or_unknown_ones() {
-    let r = runner();
+fn cancel_and_wait_returns_the_stopped_run_and_refuses_finished_or_unknown_ones(engine: Engine) {
+    let Some(r) = open(engine, options().workers(2)) else { return };
     let running = r.submit(RunSpec::task(RunKind::Train, "stepper").with_inputs(json!({"steps": 100000, "pause_ms": 1}))).unwrap();
     while r.get_run(&running.id).unwrap().status != RunStatus::Running {
         std::thread::sleep(Duration::from_millis(2));
@@ -167,3 +162,11 @@ fn cancel_and_wait_returns_the_stopped_run_and_refuses_finished_or_unknown_ones(
     assert!(matches!(r.cancel_and_wait(&running.id, Duration::from_secs(1)), Err(modelrunner::Error::Conflict(_))));
     assert!(matches!(r.cancel_and_wait("run_nope", Duration::from_secs(1)), Err(modelrunner::Error::NotFound { .. })));
 }
+
+crate::on_both_engines!(
+    cancel_in_every_state,
+    cancelling_a_simulation_mid_run,
+    workers_stop_start_and_restart,
+    unknown_task_at_submit_is_a_validation_error,
+    cancel_and_wait_returns_the_stopped_run_and_refuses_finished_or_unknown_ones
+);

@@ -3,7 +3,7 @@
 use modelrunner::{AlertOp, AlertRule, ComputedSnapshotSpec, DatasetSpec, ErrorCode, ModelSpec, PageRequest, SnapshotSpec};
 use serde_json::json;
 
-use crate::common::runner;
+use crate::common::{Engine, open, options};
 
 fn rule(metric: &str, op: AlertOp, threshold: f64) -> AlertRule {
     AlertRule { metric: metric.into(), op, threshold, note: None }
@@ -21,9 +21,8 @@ fn iris_species(species: &str) -> Vec<u8> {
     std::iter::once(header).chain(lines.filter(|l| l.ends_with(species))).collect::<Vec<_>>().join("\n").into_bytes()
 }
 
-#[test]
-fn rules_raise_alerts_on_given_snapshots_and_keep_given_alerts() {
-    let r = runner();
+fn rules_raise_alerts_on_given_snapshots_and_keep_given_alerts(engine: Engine) {
+    let Some(r) = open(engine, options().workers(2)) else { return };
     let model = r.create_model(ModelSpec::named("pricing")).unwrap();
     r.set_alert_rules(&model.id, vec![rule("performance.revenue_lift", AlertOp::Lt, 0.03), rule("drift.PSI", AlertOp::Gte, 0.2)]).unwrap();
     let snap = r
@@ -55,9 +54,8 @@ fn rules_raise_alerts_on_given_snapshots_and_keep_given_alerts() {
     assert_eq!(r.set_alert_rules("model_x", vec![]).unwrap_err().code(), ErrorCode::NotFound);
 }
 
-#[test]
-fn snapshots_computed_from_data_carry_drift_freshness_and_alerts() {
-    let r = runner();
+fn snapshots_computed_from_data_carry_drift_freshness_and_alerts(engine: Engine) {
+    let Some(r) = open(engine, options().workers(2)) else { return };
     let model = r.create_model(ModelSpec::named("iris classifier")).unwrap();
     r.set_alert_rules(
         &model.id,
@@ -120,9 +118,8 @@ fn snapshots_computed_from_data_carry_drift_freshness_and_alerts() {
     assert_eq!(r.list_monitoring_snapshots(&model.id, PageRequest::default()).unwrap().total, 2, "refused ones stored nothing");
 }
 
-#[test]
-fn references_from_runs_current_rows_and_prediction_drift() {
-    let r = runner();
+fn references_from_runs_current_rows_and_prediction_drift(engine: Engine) {
+    let Some(r) = open(engine, options().workers(2)) else { return };
     let model = r.create_model(ModelSpec::named("scorer")).unwrap();
     let csv = "x,score,label\n1,0.1,no\n2,0.2,no\n3,0.3,no\n4,0.4,yes\n5,0.5,no\n6,0.6,no\n7,0.7,yes\n8,0.8,no\n9,0.9,no\n10,0.95,no\n";
     let train = r
@@ -172,3 +169,9 @@ fn references_from_runs_current_rows_and_prediction_drift() {
     }
     assert_eq!(r.list_monitoring_snapshots(&model.id, PageRequest::default()).unwrap().total, 2);
 }
+
+crate::on_both_engines!(
+    rules_raise_alerts_on_given_snapshots_and_keep_given_alerts,
+    snapshots_computed_from_data_carry_drift_freshness_and_alerts,
+    references_from_runs_current_rows_and_prediction_drift
+);

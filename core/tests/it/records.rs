@@ -4,15 +4,14 @@ use modelrunner::{
 };
 use serde_json::json;
 
-use crate::common::runner;
+use crate::common::{Engine, open, options};
 
 fn ds(name: &str, filename: &str) -> DatasetSpec {
     DatasetSpec { name: name.into(), description: Some("d".into()), filename: filename.into(), file_type: None }
 }
 
-#[test]
-fn datasets_are_parsed_stored_and_deleted() {
-    let r = runner();
+fn datasets_are_parsed_stored_and_deleted(engine: Engine) {
+    let Some(r) = open(engine, options().workers(2)) else { return };
     let csv = r
         .create_dataset(ds("iris", "iris.csv"), b"sepal,petal,label\n5.1,1.4,setosa\n7.0,4.7,versicolor\n\"6,3\",6.0,virginica\n")
         .unwrap();
@@ -66,9 +65,8 @@ fn t(kind: TraitType, alloc: &[(&str, f64)]) -> TraitSpec {
     TraitSpec { trait_type: kind, datasets: alloc.iter().map(|(id, p)| Allocation { dataset_id: (*id).into(), percentage: *p }).collect() }
 }
 
-#[test]
-fn projects_follow_003s_rules() {
-    let r = runner();
+fn projects_follow_003s_rules(engine: Engine) {
+    let Some(r) = open(engine, options().workers(2)) else { return };
     let out = tempfile::tempdir().unwrap();
     let out = out.path().to_str().unwrap().to_owned();
     let ids: Vec<String> = (0..5).map(|i| r.create_dataset(ds(&format!("d{i}"), "d.csv"), b"a\n1\n").unwrap().id).collect();
@@ -111,9 +109,8 @@ fn projects_follow_003s_rules() {
     assert_eq!(r.delete_dataset(&ids[0]).unwrap_err().code(), ErrorCode::Conflict, "allocated in a project");
 }
 
-#[test]
-fn monitoring_snapshots_and_synthetic_examples() {
-    let r = runner();
+fn monitoring_snapshots_and_synthetic_examples(engine: Engine) {
+    let Some(r) = open(engine, options().workers(2)) else { return };
     let model = r.create_model(ModelSpec::named("m")).unwrap();
     for i in 0..3 {
         r.add_monitoring_snapshot(
@@ -173,3 +170,5 @@ fn config_is_stored_and_checked() {
     assert_eq!(r.config().default_batch_size, 8, "survives reopening");
     assert_eq!(r.config().device, "cuda:1");
 }
+
+crate::on_both_engines!(datasets_are_parsed_stored_and_deleted, projects_follow_003s_rules, monitoring_snapshots_and_synthetic_examples);

@@ -4,11 +4,10 @@ use modelrunner::{
 };
 use serde_json::json;
 
-use crate::common::{WAIT, runner};
+use crate::common::{Engine, WAIT, open, options};
 
-#[test]
-fn recipe_versions_are_immutable_bumped_and_diffed() {
-    let r = runner();
+fn recipe_versions_are_immutable_bumped_and_diffed(engine: Engine) {
+    let Some(r) = open(engine, options().workers(2)) else { return };
     let mut spec = RecipeSpec::new("Pricing Baseline v1", ModelFamily::Pricing, RecipeLevel::Baseline);
     spec.id = Some("recipe_pricing_base".into());
     spec.tags = vec!["baseline".into(), "optimization".into()];
@@ -55,9 +54,8 @@ fn recipe_versions_are_immutable_bumped_and_diffed() {
     assert_eq!(r.get_recipe_version("recipe_other", &v1.version_id).unwrap_err().code(), ErrorCode::NotFound);
 }
 
-#[test]
-fn promotion_rules_can_be_switched_off() {
-    let r = runner();
+fn promotion_rules_can_be_switched_off(engine: Engine) {
+    let Some(r) = open(engine, options().workers(2)) else { return };
     let model = r.create_model(ModelSpec::named("no recipe")).unwrap();
     let production = ModelPatch { status: Some(ModelStatus::Production), ..Default::default() };
     assert_eq!(r.update_model(&model.id, production.clone()).unwrap_err().code(), ErrorCode::Conflict);
@@ -77,9 +75,8 @@ fn promotion_rules_can_be_switched_off() {
     assert_eq!(r.model_transitions(&model.id).unwrap().len(), 1, "refused moves are not in the audit trail");
 }
 
-#[test]
-fn clone_update_filter_and_delete_recipes() {
-    let r = runner();
+fn clone_update_filter_and_delete_recipes(engine: Engine) {
+    let Some(r) = open(engine, options().workers(2)) else { return };
     let mut spec = RecipeSpec::new("Base", ModelFamily::Forecasting, RecipeLevel::Baseline);
     spec.manifest = json!({"horizon": 12});
     let base = r.create_recipe(spec).unwrap();
@@ -107,9 +104,8 @@ fn clone_update_filter_and_delete_recipes() {
     assert_eq!(r.delete_recipe(&base.id).unwrap_err().code(), ErrorCode::NotFound);
 }
 
-#[test]
-fn model_lifecycle_is_audited() {
-    let r = runner();
+fn model_lifecycle_is_audited(engine: Engine) {
+    let Some(r) = open(engine, options().workers(2)) else { return };
     let recipe = r.create_recipe(RecipeSpec::new("R", ModelFamily::Pricing, RecipeLevel::Client)).unwrap();
     let mut spec = ModelSpec::named("Production Pricing Model");
     spec.recipe_id = Some(recipe.id.clone());
@@ -161,9 +157,8 @@ fn model_lifecycle_is_audited() {
     assert_eq!(r.create_model(bad).unwrap_err().field(), Some("recipe_version_id"));
 }
 
-#[test]
-fn catalog_models_bound_simulator_inputs_and_explicit_ids_are_unique() {
-    let r = runner();
+fn catalog_models_bound_simulator_inputs_and_explicit_ids_are_unique(engine: Engine) {
+    let Some(r) = open(engine, options().workers(2)) else { return };
     let mut spec = ModelSpec::named("Monte Carlo Simulator");
     spec.id = Some("simulator".into());
     spec.task = Some("simulator".into());
@@ -176,9 +171,8 @@ fn catalog_models_bound_simulator_inputs_and_explicit_ids_are_unique() {
     assert_eq!(r.wait(&ok.id, WAIT).unwrap().status, RunStatus::Succeeded);
 }
 
-#[test]
-fn promoting_a_run_needs_success_and_weights() {
-    let r = runner();
+fn promoting_a_run_needs_success_and_weights(engine: Engine) {
+    let Some(r) = open(engine, options().workers(2)) else { return };
     let model = r.create_model(ModelSpec::named("cnn")).unwrap();
     r.register_task("save_weights", |ctx: &modelrunner::TaskContext| {
         let path = ctx.artifact_dir()?.join("weights.bin");
@@ -205,9 +199,8 @@ fn promoting_a_run_needs_success_and_weights() {
     assert!(!redefined.trained && redefined.saved_model_path.is_none());
 }
 
-#[test]
-fn neural_definitions_are_shape_checked_in_the_registry() {
-    let r = runner();
+fn neural_definitions_are_shape_checked_in_the_registry(engine: Engine) {
+    let Some(r) = open(engine, options().workers(2)) else { return };
     let arch = crate::nn_spec::example_architecture();
     let mut bad = arch.clone();
     bad["layers"][7]["in"] = json!(3000);
@@ -230,3 +223,13 @@ fn neural_definitions_are_shape_checked_in_the_registry() {
     let classic = ModelSpec { hyperparams: Some(json!({"n_estimators": 100, "max_depth": 10})), ..ModelSpec::named("rf") };
     assert!(r.create_model(classic).is_ok());
 }
+
+crate::on_both_engines!(
+    recipe_versions_are_immutable_bumped_and_diffed,
+    promotion_rules_can_be_switched_off,
+    clone_update_filter_and_delete_recipes,
+    model_lifecycle_is_audited,
+    catalog_models_bound_simulator_inputs_and_explicit_ids_are_unique,
+    promoting_a_run_needs_success_and_weights,
+    neural_definitions_are_shape_checked_in_the_registry
+);

@@ -3,14 +3,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use modelrunner::{ErrorCode, PageRequest, RunFilter, RunKind, RunReport, RunSpec, RunStatus, Runner};
+use modelrunner::{ErrorCode, PageRequest, RunFilter, RunKind, RunReport, RunSpec, RunStatus};
 use serde_json::json;
 
-use crate::common::{WAIT, gated, options, runner};
+use crate::common::{Engine, WAIT, gated, open, options};
 
-#[test]
-fn simulator_runs_end_to_end() {
-    let r = runner();
+fn simulator_runs_end_to_end(engine: Engine) {
+    let Some(r) = open(engine, options().workers(2)) else { return };
     let run =
         r.submit(RunSpec::task(RunKind::Simulate, "simulator").with_inputs(json!({"trials": 1000, "region": "NA", "year": 2024}))).unwrap();
     assert_eq!(run.status, RunStatus::Queued);
@@ -33,9 +32,8 @@ fn simulator_runs_end_to_end() {
     assert!(!r.run_logs(&run.id).unwrap().is_empty());
 }
 
-#[test]
-fn simulator_inputs_change_results_and_seed_makes_them_repeatable() {
-    let r = runner();
+fn simulator_inputs_change_results_and_seed_makes_them_repeatable(engine: Engine) {
+    let Some(r) = open(engine, options().workers(2)) else { return };
     let mut means = Vec::new();
     for inputs in [
         json!({"trials": 1000, "region": "NA", "parameter_set": "baseline"}),
@@ -52,10 +50,9 @@ fn simulator_inputs_change_results_and_seed_makes_them_repeatable() {
     assert!(means[3] > means[0], "optimistic beats baseline: {means:?}");
 }
 
-#[test]
-fn results_are_not_ready_before_success() {
+fn results_are_not_ready_before_success(engine: Engine) {
     let gate = Arc::new(AtomicBool::new(false));
-    let r = Runner::in_memory_with(options().task("gated", gated(gate.clone())).workers(1)).unwrap();
+    let Some(r) = open(engine, options().task("gated", gated(gate.clone())).workers(1)) else { return };
     let run = r.submit(RunSpec::task(RunKind::Train, "gated")).unwrap();
     assert_eq!(r.run_results(&run.id).unwrap_err().code(), ErrorCode::NotReady);
     gate.store(true, Ordering::Release);
@@ -64,12 +61,13 @@ fn results_are_not_ready_before_success() {
     assert_eq!(r.run_results("run_missing").unwrap_err().code(), ErrorCode::NotFound);
 }
 
-#[test]
-fn failing_and_panicking_tasks_are_recorded() {
-    let r = Runner::in_memory_with(
+fn failing_and_panicking_tasks_are_recorded(engine: Engine) {
+    let Some(r) = open(
+        engine,
         options().task("panics", |_: &modelrunner::TaskContext| -> modelrunner::Result<modelrunner::TaskOutput> { panic!("boom") }),
-    )
-    .unwrap();
+    ) else {
+        return;
+    };
     let failed = r.submit(RunSpec::task(RunKind::Train, "failing")).unwrap();
     let panicked = r.submit(RunSpec::task(RunKind::Train, "panics")).unwrap();
     let failed = r.wait(&failed.id, WAIT).unwrap();
@@ -84,9 +82,8 @@ fn failing_and_panicking_tasks_are_recorded() {
     assert_eq!(r.wait(&ok.id, WAIT).unwrap().status, RunStatus::Succeeded);
 }
 
-#[test]
-fn many_threads_submit_at_once() {
-    let r = runner();
+fn many_threads_submit_at_once(engine: Engine) {
+    let Some(r) = open(engine, options().workers(2)) else { return };
     let ids: Vec<String> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..8)
             .map(|t| {
@@ -110,9 +107,8 @@ fn many_threads_submit_at_once() {
     assert_eq!(seqs.len(), 400, "seq is unique");
 }
 
-#[test]
-fn listing_filters_and_pages_newest_first() {
-    let r = runner();
+fn listing_filters_and_pages_newest_first(engine: Engine) {
+    let Some(r) = open(engine, options().workers(2)) else { return };
     let model = r.create_model(modelrunner::ModelSpec::named("m")).unwrap();
     let mut ids = Vec::new();
     for i in 0..7 {
@@ -143,9 +139,8 @@ fn listing_filters_and_pages_newest_first() {
     assert_eq!(beyond.total, 7);
 }
 
-#[test]
-fn external_runs_are_reported_by_their_caller() {
-    let r = runner();
+fn external_runs_are_reported_by_their_caller(engine: Engine) {
+    let Some(r) = open(engine, options().workers(2)) else { return };
     let run = r.submit(RunSpec::external(RunKind::Train)).unwrap();
     let mut metrics = serde_json::Map::new();
     metrics.insert("revenue_lift".into(), json!(0.042));
@@ -182,15 +177,18 @@ fn external_runs_are_reported_by_their_caller() {
     assert_eq!(e.field(), Some("progress"));
 }
 
-#[test]
-fn progress_never_goes_backwards() {
-    let r = Runner::in_memory_with(options().task("zigzag", |ctx: &modelrunner::TaskContext| {
-        for p in [10.0, 50.0, 20.0, -5.0, 250.0, 70.0, f64::NAN] {
-            ctx.progress(p, None);
-        }
-        Ok(modelrunner::TaskOutput::default())
-    }))
-    .unwrap();
+fn progress_never_goes_backwards(engine: Engine) {
+    let Some(r) = open(
+        engine,
+        options().task("zigzag", |ctx: &modelrunner::TaskContext| {
+            for p in [10.0, 50.0, 20.0, -5.0, 250.0, 70.0, f64::NAN] {
+                ctx.progress(p, None);
+            }
+            Ok(modelrunner::TaskOutput::default())
+        }),
+    ) else {
+        return;
+    };
     let run = r.submit(RunSpec::task(RunKind::Train, "zigzag")).unwrap();
     let events = r.subscribe(&run.id).unwrap();
     let progress: Vec<u8> = events
@@ -202,12 +200,12 @@ fn progress_never_goes_backwards() {
     assert_eq!(progress, vec![10, 50, 100]);
 }
 
-#[test]
-fn queue_limits_and_priorities_order_work() {
+fn queue_limits_and_priorities_order_work(engine: Engine) {
     let order = Arc::new(parking_lot::Mutex::new(Vec::new()));
     let gate = Arc::new(AtomicBool::new(false));
     let (o, g) = (order.clone(), gate.clone());
-    let r = Runner::in_memory_with(
+    let Some(r) = open(
+        engine,
         options()
             .task("record", move |ctx: &modelrunner::TaskContext| {
                 while !g.load(Ordering::Acquire) {
@@ -217,8 +215,9 @@ fn queue_limits_and_priorities_order_work() {
                 Ok(modelrunner::TaskOutput::default())
             })
             .workers(1),
-    )
-    .unwrap();
+    ) else {
+        return;
+    };
     // The first run occupies the single worker; the rest wait and are taken by priority, FIFO within one.
     let mut ids = vec![r.submit(RunSpec::task(RunKind::Train, "record").with_inputs(json!({"n": 0}))).unwrap().id];
     std::thread::sleep(Duration::from_millis(50));
@@ -232,12 +231,12 @@ fn queue_limits_and_priorities_order_work() {
     assert_eq!(*order.lock(), vec![0, 2, 4, 1, 3, 5]);
 }
 
-#[test]
-fn a_queue_limit_caps_concurrency() {
+fn a_queue_limit_caps_concurrency(engine: Engine) {
     let running = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let peak = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let (run_c, peak_c) = (running.clone(), peak.clone());
-    let r = Runner::in_memory_with(
+    let Some(r) = open(
+        engine,
         options()
             .task("busy", move |_: &modelrunner::TaskContext| {
                 let now = run_c.fetch_add(1, Ordering::SeqCst) + 1;
@@ -248,11 +247,25 @@ fn a_queue_limit_caps_concurrency() {
             })
             .workers(4)
             .queue_limit("gpu", 1),
-    )
-    .unwrap();
+    ) else {
+        return;
+    };
     let ids: Vec<String> = (0..8).map(|_| r.submit(RunSpec::task(RunKind::Train, "busy").on_queue("gpu", 0)).unwrap().id).collect();
     for id in &ids {
         r.wait(id, WAIT).unwrap();
     }
     assert_eq!(peak.load(Ordering::SeqCst), 1);
 }
+
+crate::on_both_engines!(
+    simulator_runs_end_to_end,
+    simulator_inputs_change_results_and_seed_makes_them_repeatable,
+    results_are_not_ready_before_success,
+    failing_and_panicking_tasks_are_recorded,
+    many_threads_submit_at_once,
+    listing_filters_and_pages_newest_first,
+    external_runs_are_reported_by_their_caller,
+    progress_never_goes_backwards,
+    queue_limits_and_priorities_order_work,
+    a_queue_limit_caps_concurrency
+);

@@ -7,11 +7,10 @@ use modelrunner::{
 use proptest::prelude::*;
 use serde_json::json;
 
-use crate::common::runner;
+use crate::common::{Engine, open, options, runner};
 
-#[test]
-fn bad_run_specs_name_their_field_and_store_nothing() {
-    let r = runner();
+fn bad_run_specs_name_their_field_and_store_nothing(engine: Engine) {
+    let Some(r) = open(engine, options().workers(2)) else { return };
     let long = "x".repeat(300);
     let cases: Vec<(RunSpec, &str)> = vec![
         (RunSpec::task(RunKind::Train, "echo").with_inputs(json!([1])), "inputs"),
@@ -38,9 +37,8 @@ fn bad_run_specs_name_their_field_and_store_nothing() {
     assert_eq!(r.list_runs(&RunFilter::default()).unwrap().total, 0);
 }
 
-#[test]
-fn bad_pages_and_registry_input_name_their_field() {
-    let r = runner();
+fn bad_pages_and_registry_input_name_their_field(engine: Engine) {
+    let Some(r) = open(engine, options().workers(2)) else { return };
     assert_eq!(PageRequest::new(0, 0).unwrap_err().field(), Some("limit"));
     assert_eq!(PageRequest::new(501, 0).unwrap_err().field(), Some("limit"));
     assert!(PageRequest::new(500, 0).is_ok());
@@ -121,9 +119,8 @@ proptest! {
     }
 }
 
-#[test]
-fn remaining_rules_name_their_field() {
-    let r = runner();
+fn remaining_rules_name_their_field(engine: Engine) {
+    let Some(r) = open(engine, options().workers(2)) else { return };
     let run = r.submit(RunSpec::external(RunKind::Eval)).unwrap();
     let mut bad_metric = serde_json::Map::new();
     bad_metric.insert("bad\"name".into(), json!(1.0));
@@ -169,3 +166,9 @@ fn remaining_rules_name_their_field() {
         Some("name")
     );
 }
+
+crate::on_both_engines!(
+    bad_run_specs_name_their_field_and_store_nothing,
+    bad_pages_and_registry_input_name_their_field,
+    remaining_rules_name_their_field
+);

@@ -98,6 +98,7 @@ const READ_WAIT: Duration = Duration::from_secs(10);
 pub(crate) struct SqliteEngine {
     writer: Writer,
     path: PathBuf,
+    location: String,
     idle_readers: Mutex<Vec<Connection>>,
     /// With durability `Full`: where submitted runs are made durable.
     submit_log: Option<SubmitLog>,
@@ -182,6 +183,7 @@ impl SqliteEngine {
         let engine = Self {
             writer,
             path: path.to_owned(),
+            location: path.display().to_string(),
             idle_readers: Mutex::new(Vec::new()),
             submit_log,
             last_run_seq,
@@ -221,6 +223,10 @@ impl SqliteEngine {
 }
 
 impl Engine for SqliteEngine {
+    fn location(&self) -> &str {
+        &self.location
+    }
+
     fn write(&self, job: Job, refuse: Refuse) {
         self.writer.enqueue(Ack::Synced, job, refuse);
     }

@@ -45,13 +45,18 @@ pub struct TextPredict;
 impl Task for TextPredict {
     fn validate(&self, submit: &TaskSubmit<'_>) -> Result<()> {
         let req = parse_predict(&submit.spec.inputs)?;
-        let path = crate::tasks::saved_model_path(&req.model_ref, |id| submit.runner.get_run(id), |id| submit.runner.get_model(id))?;
+        let path = crate::tasks::saved_model_path(
+            &req.model_ref,
+            |id| submit.runner.get_run(id),
+            |id| submit.runner.get_model(id),
+            |p| submit.runner.locate(p),
+        )?;
         finetuned::manifest(&path, "inputs.model_id").map(|_| ())
     }
 
     fn run(&self, ctx: &TaskContext) -> Result<TaskOutput> {
         let req = parse_predict(ctx.inputs())?;
-        let path = crate::tasks::saved_model_path(&req.model_ref, |id| ctx.get_run(id), |id| ctx.get_model(id))?;
+        let path = crate::tasks::saved_model_path(&req.model_ref, |id| ctx.get_run(id), |id| ctx.get_model(id), |p| ctx.locate(p))?;
         let (device, device_name) = device::resolve("device", ctx.device())?;
         ctx.record_device(&device_name);
         let model = FineTuned::load(&path, &device)?;
