@@ -1,21 +1,45 @@
 //! `modelrunner-http`: serves the documented REST APIs on one runner. Port 8000 serves 000, 001, 002
-//! and 003 (and `/health`); port 8080 serves 004. Every flag has an environment variable.
+//! and 003 (and `/health`); port 8080 serves 004. `modelrunner-http worker` only executes runs of a
+//! shared PostgreSQL database. Every flag has an environment variable.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{Args, Parser, Subcommand};
 use modelrunner::{ConfigPatch, Runner, RunnerOptions};
 use modelrunner_http::{AppState, HttpOptions, Settings, routers};
 
 #[derive(Debug, Parser)]
-#[command(name = "modelrunner-http", version, about = "The REST APIs of modelrunner, on one in-process runner")]
-struct Args {
-    /// SQLite database of the runner (created when missing).
+#[command(
+    name = "modelrunner-http",
+    version,
+    about = "The REST APIs of modelrunner, on one runner",
+    args_conflicts_with_subcommands = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: Serve,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Executes runs from a shared PostgreSQL database's queues and serves no HTTP; stops on SIGTERM or
+    /// Ctrl-C (claims nothing more, lets running tasks finish for --grace seconds, gives the rest back).
+    Worker(RunnerArgs),
+}
+
+/// What opens the runner, serving or not.
+#[derive(Debug, Args)]
+struct RunnerArgs {
+    /// Where the data is: a SQLite file (created when missing), or `postgresql://user@host/db` to share
+    /// one database (registry and queue) with other processes and machines.
     #[arg(long, env = "MODELRUNNER_DB", default_value = "./modelrunner.db")]
-    db: PathBuf,
-    /// Where stored files, weights and artifacts go (default: beside the database).
+    db: String,
+    /// Where stored files, weights and artifacts go (default: beside a SQLite database; for PostgreSQL,
+    /// under ~/.local/share/modelrunner).
     #[arg(long, env = "MODELRUNNER_DATA_DIR")]
     data_dir: Option<PathBuf>,
     /// The directory training files named by path must live under (absolute, existing).
@@ -27,12 +51,28 @@ struct Args {
     /// The local model cache 003's model checks look in (default: the Hugging Face hub cache).
     #[arg(long, env = "MODELRUNNER_MODEL_CACHE")]
     model_cache: Option<PathBuf>,
-    /// Worker threads that execute runs.
+    /// Worker threads that execute runs (0: this process only submits and serves).
     #[arg(long, env = "MODELRUNNER_WORKERS")]
     workers: Option<usize>,
     /// Device for training and inference: cpu, cuda:N or auto.
     #[arg(long, env = "MODELRUNNER_DEVICE")]
     device: Option<String>,
+    /// Take runs only from this queue (repeat the flag, or separate names with commas; default: every
+    /// queue).
+    #[arg(long = "queue", env = "MODELRUNNER_QUEUES", value_delimiter = ',')]
+    queues: Vec<String>,
+    /// Seconds a claim on a shared queue lasts unrenewed: a run whose worker died is rescued after it.
+    #[arg(long, env = "MODELRUNNER_LEASE", default_value_t = 5.0)]
+    lease: f64,
+    /// Seconds running tasks get to finish at shutdown before they are asked to stop.
+    #[arg(long, env = "MODELRUNNER_GRACE", default_value_t = 10.0)]
+    grace: f64,
+}
+
+#[derive(Debug, Args)]
+struct Serve {
+    #[command(flatten)]
+    runner: RunnerArgs,
     /// Address of 000's, 001's, 002's and 003's APIs and the health checks.
     #[arg(long, env = "MODELRUNNER_LISTEN", default_value = "127.0.0.1:8000")]
     listen: SocketAddr,
@@ -53,23 +93,79 @@ struct Args {
     sse_keep_alive: u64,
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args = Args::parse();
-    let mut options = RunnerOptions::new();
-    if let Some(n) = args.workers {
-        options = options.workers(n);
+type BoxError = Box<dyn std::error::Error>;
+
+fn seconds(flag: &str, value: f64) -> Result<Duration, BoxError> {
+    Duration::try_from_secs_f64(value).map_err(|_| format!("--{flag}: must be a number of seconds, got {value}").into())
+}
+
+fn absolute(p: Option<&PathBuf>) -> Result<Option<String>, BoxError> {
+    Ok(p.map(std::path::absolute).transpose()?.map(|p| p.display().to_string()))
+}
+
+impl RunnerArgs {
+    /// The machine's own settings: `--device`, `--data-root`, `--output-root`, `--model-cache`.
+    fn settings(&self) -> Result<ConfigPatch, BoxError> {
+        Ok(ConfigPatch {
+            data_root: absolute(self.data_root.as_ref())?,
+            output_root: absolute(self.output_root.as_ref())?,
+            model_cache: absolute(self.model_cache.as_ref())?,
+            device: self.device.clone(),
+            ..ConfigPatch::default()
+        })
     }
-    if let Some(dir) = &args.data_dir {
-        options = options.data_dir(dir);
+
+    /// Opens the runner; a worker keeps its settings to itself, a server stores them.
+    fn open(&self, local: bool) -> Result<Runner, BoxError> {
+        let mut options = RunnerOptions::new().lease(seconds("lease", self.lease)?).shutdown_timeout(seconds("grace", self.grace)?);
+        if let Some(n) = self.workers {
+            options = options.workers(n);
+        }
+        if let Some(dir) = &self.data_dir {
+            options = options.data_dir(dir);
+        }
+        if !self.queues.is_empty() {
+            options = options.queues(self.queues.iter().cloned());
+        }
+        let settings = self.settings()?;
+        if local {
+            return Ok(Runner::open_with(&self.db, options.local_config(settings))?);
+        }
+        let runner = Runner::open_with(&self.db, options)?;
+        if settings != ConfigPatch::default() {
+            runner.update_config(settings)?;
+        }
+        Ok(runner)
     }
-    let runner = Runner::open_with(&args.db, options)?;
-    if args.data_root.is_some() || args.output_root.is_some() || args.model_cache.is_some() || args.device.is_some() {
-        let absolute = |p: &Option<PathBuf>| p.as_ref().map(|p| std::path::absolute(p).map(|p| p.display().to_string())).transpose();
-        let (data_root, output_root, model_cache) =
-            (absolute(&args.data_root)?, absolute(&args.output_root)?, absolute(&args.model_cache)?);
-        let patch = ConfigPatch { data_root, output_root, model_cache, device: args.device.clone(), ..ConfigPatch::default() };
-        runner.update_config(patch)?;
+}
+
+fn main() -> Result<(), BoxError> {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Worker(args)) => work(&args),
+        None => serve(cli.serve),
     }
+}
+
+/// `modelrunner-http worker`: executes runs until SIGTERM.
+fn work(args: &RunnerArgs) -> Result<(), BoxError> {
+    let runner = args.open(true)?;
+    let workers = runner.pool_status().total_workers;
+    let queues = if args.queues.is_empty() { "every queue".to_owned() } else { args.queues.join(", ") };
+    eprintln!(
+        "modelrunner-http worker {}: executing runs of {} on {workers} workers, from {queues}",
+        runner.worker_id(),
+        runner.location()
+    );
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    rt.block_on(shutdown_signal());
+    eprintln!("modelrunner-http worker: stopping");
+    runner.shutdown(seconds("grace", args.grace)?);
+    Ok(())
+}
+
+fn serve(args: Serve) -> Result<(), BoxError> {
+    let runner = args.runner.open(false)?;
     // What the documents' examples use is there from the first start.
     runner.install_catalog()?;
     runner.install_baseline_recipes()?;
@@ -111,7 +207,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await;
         Ok::<_, std::io::Error>(())
     })?;
-    runner.shutdown(Duration::from_secs(10));
+    runner.shutdown(seconds("grace", args.runner.grace)?);
     Ok(())
 }
 

@@ -10,3 +10,4 @@ mod manager;
 mod native;
 mod nex;
 mod shell_flow;
+mod workers;

@@ -126,6 +126,12 @@ class Run:
         return int(self.record["progress"])
 
     @property
+    def worker(self) -> Optional[str]:
+        """The worker process (`host-pid-id`) that executes or last executed it; `None` before one took it."""
+        worker = self.record.get("worker")
+        return None if worker is None else str(worker)
+
+    @property
     def done(self) -> bool:
         """Whether the run has ended."""
         return self.status in _FINAL
@@ -227,7 +233,10 @@ class Run:
 
 class Runner:
     """The runner: registry, datasets and durable runs, in this process. `Runner()` keeps everything in
-    memory; `Runner("runs.db")` stores it in one SQLite file that survives a crash."""
+    memory; `Runner("runs.db")` stores it in one SQLite file that survives a crash;
+    `Runner("postgresql://user@host/db")` shares one PostgreSQL database (registry and queue) with other
+    processes and machines, such as a `modelrunner-http` server and its workers (`workers=0`: this
+    process only submits and follows)."""
 
     def __init__(
         self,
