@@ -421,7 +421,10 @@ export interface RunFailure {
 
 /** How to open a runner. */
 export interface RunnerOptions {
-  /** The SQLite file; in memory when absent. */
+  /**
+   * The SQLite file, or `postgresql://user@host/db` to share one database (registry and queue) with
+   * other processes and machines; in memory when absent.
+   */
   path?: string
   /** Worker threads (default: the stored config). */
   workers?: number
@@ -477,6 +480,8 @@ export interface RunRecord {
   error?: RunFailure
   /** How many times a worker started it. */
   attempts: number
+  /** The worker process (`host-pid-id`) that executes or last executed it. */
+  worker?: string
   submittedBy?: string
   /** The device asked for, then the one used. */
   device?: string

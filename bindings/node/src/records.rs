@@ -55,6 +55,8 @@ pub struct RunRecord {
     pub error: Option<RunFailure>,
     /// How many times a worker started it.
     pub attempts: u32,
+    /// The worker process (`host-pid-id`) that executes or last executed it.
+    pub worker: Option<String>,
     pub submitted_by: Option<String>,
     /// The device asked for, then the one used.
     pub device: Option<String>,
@@ -257,7 +259,8 @@ pub struct ChatAnswer {
 #[napi(object)]
 #[derive(Debug, Clone, Default)]
 pub struct RunnerOptions {
-    /// The SQLite file; in memory when absent.
+    /// The SQLite file, or `postgresql://user@host/db` to share one database (registry and queue) with
+    /// other processes and machines; in memory when absent.
     pub path: Option<String>,
     /// Worker threads (default: the stored config).
     pub workers: Option<u32>,
