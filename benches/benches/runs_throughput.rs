@@ -7,6 +7,14 @@
 //! `synchronous=FULL`, each thread on its own connection. It only inserts (no worker, no status
 //! updates), so its figure is an upper bound for that design's end-to-end rate.
 //!
+//! With `MODELRUNNER_TEST_POSTGRES` set (a superuser URL; `scripts/postgres.sh start DIR` prints one),
+//! the PostgreSQL engine too: 8 submitting threads in this process, 1 and then 3 worker processes (this
+//! binary started again, 2 workers each) on a fresh database, end to end until every run succeeded,
+//! and submit→start latency (under this burst, mostly time waiting in the queue). Its peer, on the same server in the same run: a plain `SKIP LOCKED` job
+//! table — one `INSERT` per submit, workers (as many connections as ours) each claiming one job with
+//! `UPDATE … WHERE id = (SELECT … FOR UPDATE SKIP LOCKED) RETURNING` and marking it done, every
+//! statement committed durably, polling every millisecond when the table is empty.
+//!
 //! `cargo bench -p modelrunner-benches --bench runs_throughput` (set `MR_BENCH_QUICK=1` for a smoke run,
 //! `MR_BENCH_THREADS=1` or `8` for one case, `MR_BENCH_NO_PEER=1` to skip the peer, e.g. under `perf`).
 
@@ -106,7 +114,13 @@ fn bench_sqlite_peer(threads: usize, runs_per_thread: usize) -> f64 {
     (threads * runs_per_thread) as f64 / start.elapsed().as_secs_f64()
 }
 
+#[path = "runs_throughput/postgres_engine.rs"]
+mod postgres_engine;
+
 fn main() {
+    if postgres_engine::child() {
+        return;
+    }
     let quick = std::env::var_os("MR_BENCH_QUICK").is_some();
     let (single, multi) = if quick { (500, 250) } else { (20_000, 10_000) };
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -140,5 +154,8 @@ fn main() {
             peer,
             ours.runs_per_s / peer
         );
+    }
+    if let Ok(admin) = std::env::var("MODELRUNNER_TEST_POSTGRES") {
+        postgres_engine::compare(&admin, if quick { 1_000 } else { 10_000 });
     }
 }
