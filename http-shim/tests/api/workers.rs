@@ -75,7 +75,18 @@ async fn a_worker_process_executes_what_a_serving_only_shim_accepts_and_stops_on
     let dir = tempfile::tempdir().unwrap();
     let (server_data, worker_data) = (dir.path().join("server"), dir.path().join("worker"));
     let (mut server, line) = start(
-        &["--db", &db.url, "--workers", "0", "--data-dir", server_data.to_str().unwrap(), "--listen", "127.0.0.1:0", "--listen-flask", "127.0.0.1:0"],
+        &[
+            "--db",
+            &db.url,
+            "--workers",
+            "0",
+            "--data-dir",
+            server_data.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+            "--listen-flask",
+            "127.0.0.1:0",
+        ],
         "modelrunner-http:",
     );
     let base = line.split(" on ").nth(1).and_then(|s| s.split(',').next()).unwrap().to_owned();
