@@ -51,7 +51,8 @@ fn child_entry() {
     let data_dir = std::env::var("MODELRUNNER_PROCESS_DATA").unwrap();
     let workers: usize = std::env::var("MODELRUNNER_PROCESS_WORKERS").unwrap().parse().unwrap();
     let log = PathBuf::from(std::env::var("MODELRUNNER_PROCESS_LOG").unwrap());
-    let opts = child_options(log).workers(workers).lease(Duration::from_millis(1000)).data_dir(data_dir);
+    let lease: u64 = std::env::var("MODELRUNNER_PROCESS_LEASE_MS").map_or(1000, |l| l.parse().unwrap());
+    let opts = child_options(log).workers(workers).lease(Duration::from_millis(lease)).data_dir(data_dir);
     let r = Runner::open_with(&url, opts).unwrap();
     let mut out = std::io::stdout().lock();
     writeln!(out, "READY {}", r.worker_id()).unwrap();
@@ -84,7 +85,12 @@ struct Proc {
     log: PathBuf,
 }
 
+/// A child with a 1 s lease: a killed worker's run is rescued quickly.
 fn spawn(store: &TestStore, role: &str, workers: usize, name: &str) -> Proc {
+    spawn_leased(store, role, workers, name, Duration::from_millis(1000))
+}
+
+fn spawn_leased(store: &TestStore, role: &str, workers: usize, name: &str, lease: Duration) -> Proc {
     let log = store.dir.path().join(format!("{name}.log"));
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args(["processes::child_entry", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
@@ -93,6 +99,7 @@ fn spawn(store: &TestStore, role: &str, workers: usize, name: &str) -> Proc {
         .env("MODELRUNNER_PROCESS_DATA", store.dir.path().join(format!("{name}.data")))
         .env("MODELRUNNER_PROCESS_WORKERS", workers.to_string())
         .env("MODELRUNNER_PROCESS_LOG", &log)
+        .env("MODELRUNNER_PROCESS_LEASE_MS", lease.as_millis().to_string())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(std::fs::File::create(store.dir.path().join(format!("{name}.err"))).unwrap())
@@ -153,7 +160,9 @@ fn count(r: &Runner, status: RunStatus) -> u64 {
 fn three_worker_processes_execute_each_of_ten_thousand_runs_exactly_once() {
     let Some(store) = fresh_store(Engine::Postgres) else { return };
     let submitter = parent(&store, 0);
-    let workers: Vec<Proc> = (0..3).map(|i| spawn(&store, "worker", 2, &format!("worker{i}"))).collect();
+    // Exactly once holds while every worker heartbeats within its lease; the default 5 s keeps that
+    // true on a CI machine whose two cores also run the training tests.
+    let workers: Vec<Proc> = (0..3).map(|i| spawn_leased(&store, "worker", 2, &format!("worker{i}"), Duration::from_secs(5))).collect();
     let ids: Vec<String> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..4)
             .map(|t| {
