@@ -109,18 +109,22 @@ pub(crate) fn listen(location: &Location, signals: &Signals) {
             let mut notices = Notices::default();
             let mut lost = false;
             {
+                // The first notice wakes this at once; those that came with it are raised with it.
                 let mut pending = conn.client().notifications();
-                let mut it = pending.timeout_iter(LISTEN_TICK);
-                loop {
-                    match it.next() {
-                        Ok(Some(n)) => notices.merge(Notices::parse(n.payload())),
-                        Ok(None) => break,
-                        Err(e) => {
-                            tracing::warn!("the notice connection was lost: {e}");
-                            lost = true;
-                            break;
-                        }
+                let first = pending.timeout_iter(LISTEN_TICK).next();
+                let rest = match first {
+                    Ok(Some(n)) => {
+                        notices.merge(Notices::parse(n.payload()));
+                        pending.iter().for_each(|n| {
+                            notices.merge(Notices::parse(n.payload()));
+                            Ok(())
+                        })
                     }
+                    other => other.map(drop),
+                };
+                if let Err(e) = rest {
+                    tracing::warn!("the notice connection was lost: {e}");
+                    lost = true;
                 }
             }
             signals.raise(notices);
