@@ -32,12 +32,12 @@ struct Slot<T> {
 }
 
 /// The writer's end of a [`Pending`].
-struct Answer<T> {
+pub(crate) struct Answer<T> {
     slot: Option<Arc<Slot<T>>>,
 }
 
 impl<T> Answer<T> {
-    fn send(mut self, value: Result<T>) {
+    pub(crate) fn send(mut self, value: Result<T>) {
         if let Some(slot) = self.slot.take() {
             slot.answer_once(value);
         }
@@ -65,7 +65,8 @@ impl<T> Slot<T> {
     }
 }
 
-fn pending_pair<T>() -> (Answer<T>, Pending<T>) {
+/// A write's answer, and the caller's way of waiting for it.
+pub(crate) fn pending_pair<T>() -> (Answer<T>, Pending<T>) {
     let slot = Arc::new(Slot { value: Mutex::new(None), ready: Condvar::new() });
     (Answer { slot: Some(slot.clone()) }, Pending { slot })
 }

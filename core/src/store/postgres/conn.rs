@@ -215,7 +215,10 @@ impl PgConn {
     }
 }
 
-/// Idle connections, handed out one at a time; a broken one is dropped instead of returned.
+/// Idle connections, handed out one at a time; a broken one is dropped instead of returned. They
+/// commit asynchronously (what a worker writes alone, its claims, leases and heartbeats, is redone by
+/// the rescue when a server crash loses it); a transaction that must be durable says so with
+/// `SET LOCAL synchronous_commit = on`.
 pub(crate) struct Pool {
     location: Arc<Location>,
     idle: Mutex<Vec<PgConn>>,
@@ -241,7 +244,11 @@ impl Pool {
         for attempt in 0..2 {
             let mut conn = match self.idle.lock().pop() {
                 Some(c) => c,
-                None => PgConn::connect(&self.location)?,
+                None => {
+                    let mut c = PgConn::connect(&self.location)?;
+                    c.batch("SET synchronous_commit = off")?;
+                    c
+                }
             };
             let out = f(&mut conn);
             if !conn.broken {

@@ -97,8 +97,16 @@ impl SharedFiles for PgEngine {
     fn remove(&self, path: &Path) -> Result<()> {
         let origin = text(path)?;
         self.pool.with(|conn| {
-            conn.execute("DELETE FROM file_chunks WHERE path = $1", &[&origin])?;
-            conn.execute("DELETE FROM files WHERE path = $1", &[&origin])
+            // One statement, so one transaction; durable before it is acknowledged (pooled connections
+            // commit asynchronously unless told otherwise).
+            conn.batch("BEGIN; SET LOCAL synchronous_commit = on")?;
+            let removed = conn
+                .execute("WITH chunks AS (DELETE FROM file_chunks WHERE path = $1) DELETE FROM files WHERE path = $1", &[&origin])
+                .and_then(|_| conn.batch("COMMIT"));
+            if removed.is_err() && !conn.broken {
+                let _ = conn.batch("ROLLBACK");
+            }
+            removed
         })?;
         Ok(())
     }

@@ -24,16 +24,16 @@ pub(crate) use conn::is_postgres;
 use conn::{Location, PgConn, Pool};
 pub(crate) use follow::Signals;
 use tx::PgTx;
-use writer::{Op, Writer};
+use writer::{Insertion, Op, Writer};
 
 use super::effects::{Effects, Hook};
 use super::engine::Engine;
 use super::files::SharedFiles;
 use super::lifecycle::RunWrite;
-use super::pending::{Job, Refuse, answering};
+use super::pending::{Job, Refuse, pending_pair};
 use super::queue::{ClaimRequest, Held, Recover, SharedQueue, Wake, WorkerRecord};
 use super::records::{Attempt, EventRecord, RunRecord};
-use super::tx::{Notice, Tx};
+use super::tx::Tx;
 use crate::domain::run::Run;
 use crate::error::{Error, Result};
 use crate::events::EventBus;
@@ -127,26 +127,14 @@ impl Engine for PgEngine {
 
     fn insert_run(&self, run: &Run, event: EventRecord, then: Option<Hook>, enqueue: &mut dyn FnMut(&mut dyn FnMut())) -> Result<i64> {
         let record = RunRecord::new(run)?;
-        let executable = record.task.is_some();
-        let insert = move |tx: &dyn Tx, fx: &mut Effects| {
-            let seq = tx.run_insert(&record)?;
-            tx.event_push(fx, &event)?;
-            if executable {
-                tx.notify(Notice::Queued);
-            }
-            if let Some(hook) = then {
-                fx.hooks.push(hook);
-            }
-            Ok(seq)
-        };
-        let (job, refuse, pending) = answering(insert);
-        let mut job = Some((job, refuse));
+        let (answer, pending) = pending_pair();
+        let mut insertion = Some(Box::new(Insertion { record, event, then, answer }));
         enqueue(&mut || {
-            if let Some((job, refuse)) = job.take() {
-                self.writer.send(Op::Job(job, refuse));
+            if let Some(insertion) = insertion.take() {
+                self.writer.send(Op::Insert(insertion));
             }
         });
-        if job.is_some() {
+        if insertion.is_some() {
             return Err(Error::Internal("the insert of a run was never queued".into()));
         }
         pending.wait()

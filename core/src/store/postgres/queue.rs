@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::PgEngine;
 use super::conn::PgConn;
 use super::runs::{COLUMNS, run_from_row};
-use super::tx::PgTx;
+use super::tx::{Notices, PgTx};
 use crate::domain::common::{now, ts_to_sql};
 use crate::domain::run::{Run, RunStatus};
 use crate::error::Result;
@@ -43,6 +43,8 @@ fn prefixed(columns: &str) -> String {
 }
 
 impl PgEngine {
+    /// One statement, so one transaction (committed asynchronously, as pooled connections do): it takes
+    /// the runs, appends their `running` events under the events' lock (see [`super::tx`]) and notifies.
     pub(super) fn claim_runs(&self, worker: &Arc<str>, request: &ClaimRequest) -> Result<Vec<Run>> {
         if request.limit == 0 {
             return Ok(Vec::new());
@@ -53,28 +55,46 @@ impl PgEngine {
         let lease_ms = self.lease.as_millis() as f64;
         let queues: Option<Vec<&str>> = request.queues.as_ref().map(|q| q.iter().map(String::as_str).collect());
         let exclude: Vec<&str> = request.exclude.iter().map(String::as_str).collect();
+        // Every claimed run's event is the same but for its run id, which has a column of its own.
+        let running = EventRecord::state("", at, RunStatus::Running, None, None)?;
+        let notices = Notices { events: true, ..Notices::default() };
         let sql = format!(
             "WITH next AS (SELECT seq FROM runs WHERE status = 'queued' AND task IS NOT NULL \
              AND ($2::text[] IS NULL OR queue = ANY($2)) AND NOT (queue = ANY($3)) \
-             ORDER BY priority DESC, seq LIMIT $1 FOR UPDATE SKIP LOCKED) \
-             UPDATE runs r SET status = 'running', attempts = r.attempts + 1, worker = $4, \
+             ORDER BY priority DESC, seq LIMIT $1 FOR UPDATE SKIP LOCKED), \
+             claimed AS (UPDATE runs r SET status = 'running', attempts = r.attempts + 1, worker = $4, \
              lease_expires_at = now() + $5 * interval '1 millisecond', started_at = $6, updated_at = $6, message = NULL, \
-             device = COALESCE(r.device, $7), cancel_requested = false FROM next WHERE r.seq = next.seq RETURNING {}",
+             device = COALESCE(r.device, $7), cancel_requested = false FROM next WHERE r.seq = next.seq RETURNING {}), \
+             ordered AS MATERIALIZED (SELECT pg_advisory_xact_lock($8) FROM (SELECT 1 FROM claimed LIMIT 1) AS first), \
+             appended AS (INSERT INTO run_events (run_id, at, type, body) SELECT c.id, $6, $9, $10 \
+             FROM ordered, claimed c ORDER BY c.priority DESC, c.seq) \
+             SELECT {COLUMNS}, pg_notify($11, $12) FROM claimed",
             prefixed(COLUMNS)
         );
-        let (runs, notices) = self.pool.with(|conn| {
-            in_tx(conn, |tx, fx| {
-                let rows =
-                    tx.with_conn(|c| c.query(&sql, &[&limit, &queues, &exclude, &&**worker, &lease_ms, &at_sql, &request.device]))?;
-                let mut runs = rows.iter().map(run_from_row).collect::<Result<Vec<_>>>()?;
-                runs.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.seq.cmp(&b.seq)));
-                for run in &runs {
-                    tx.event_push(fx, &EventRecord::state(&run.id, at, RunStatus::Running, None, None)?)?;
-                }
-                Ok(runs)
-            })
+        let rows = self.pool.with(|conn| {
+            conn.query(
+                &sql,
+                &[
+                    &limit,
+                    &queues,
+                    &exclude,
+                    &&**worker,
+                    &lease_ms,
+                    &at_sql,
+                    &request.device,
+                    &super::tx::EVENTS_LOCK,
+                    &running.body.type_name(),
+                    &running.body_json,
+                    &super::tx::CHANNEL,
+                    &notices.payload(),
+                ],
+            )
         })?;
-        self.signals.raise_local(notices);
+        let mut runs = rows.iter().map(run_from_row).collect::<Result<Vec<_>>>()?;
+        runs.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.seq.cmp(&b.seq)));
+        if !runs.is_empty() {
+            self.signals.raise_local(notices);
+        }
         Ok(runs)
     }
 
@@ -123,6 +143,8 @@ impl PgEngine {
                 }
                 // Worker processes silent for a long time are gone.
                 tx.with_conn(|c| c.execute("DELETE FROM workers WHERE heartbeat_at < now() - interval '10 minutes'", &[]))?;
+                // And the durability marks of writers long gone (a live one writes its row again).
+                tx.with_conn(|c| c.execute("DELETE FROM durability_marks WHERE at < now() - interval '1 day'", &[]))?;
                 Ok(rows.len())
             })
         })?;

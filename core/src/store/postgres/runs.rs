@@ -4,11 +4,12 @@ use postgres::Row;
 use postgres::types::ToSql;
 
 use super::conn::PgConn;
+use super::tx::{CHANNEL, EVENTS_LOCK};
 use crate::domain::common::{Page, Timestamp, ts_from_sql};
 use crate::domain::run::{Run, RunFilter, RunKind, RunStatus};
 use crate::error::{Error, Result};
 use crate::events::Event;
-use crate::store::records::{Attempt, FinishRecord, RunRecord, run_filter_columns};
+use crate::store::records::{Attempt, EventRecord, FinishRecord, RunRecord, run_filter_columns};
 
 pub(super) const COLUMNS: &str = "seq, id, kind, task, name, description, model_id, recipe_id, recipe_version_id, dataset_id, \
     project_id, inputs, hyperparams, queue, priority, status, progress, message, current_epoch, current_loss, metrics::text, \
@@ -68,48 +69,165 @@ pub(super) fn run_from_row(row: &Row) -> Result<Run> {
 }
 
 pub(super) fn insert(conn: &mut PgConn, r: &RunRecord) -> Result<i64> {
-    let (progress, epoch, attempts) = (i16::from(r.progress), r.current_epoch.map(i64::from), r.attempts as i32);
-    let row = conn.query_one(
-        "INSERT INTO runs (id, kind, task, name, description, model_id, recipe_id, recipe_version_id, dataset_id, \
-         project_id, inputs, hyperparams, queue, priority, status, progress, message, current_epoch, current_loss, \
-         metrics, artifacts, results, error, attempts, submitted_by, device, created_at, started_at, updated_at, \
-         finished_at, worker) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, \
-         $20::text::jsonb, $21::text::jsonb, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31) RETURNING seq",
-        &[
-            &r.id,
-            &r.kind,
-            &r.task,
-            &r.name,
-            &r.description,
-            &r.model_id,
-            &r.recipe_id,
-            &r.recipe_version_id,
-            &r.dataset_id,
-            &r.project_id,
-            &r.inputs,
-            &r.hyperparams,
-            &r.queue,
-            &r.priority,
-            &r.status,
-            &progress,
-            &r.message,
-            &epoch,
-            &r.current_loss,
-            &r.metrics,
-            &r.artifacts,
-            &r.results,
-            &r.error,
-            &attempts,
-            &r.submitted_by,
-            &r.device,
-            &r.created_at,
-            &r.started_at,
-            &r.updated_at,
-            &r.finished_at,
-            &r.worker,
-        ],
-    )?;
-    Ok(row.get(0))
+    let seqs = insert_many(conn, &[r])?;
+    seqs.first().copied().ok_or_else(|| Error::Internal(format!("run {} was not inserted", r.id)))
+}
+
+/// Inserts the rows of `$1`…`$31` (one array per column, as [`RunColumns`] binds them) in order.
+const INSERT_MANY: &str = "INSERT INTO runs (id, kind, task, name, description, model_id, recipe_id, recipe_version_id, \
+     dataset_id, project_id, inputs, hyperparams, queue, priority, status, progress, message, current_epoch, current_loss, \
+     metrics, artifacts, results, error, attempts, submitted_by, device, created_at, started_at, updated_at, \
+     finished_at, worker) \
+     SELECT c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15, c16, c17, c18, c19, c20::jsonb, c21::jsonb, \
+     c22, c23, c24, c25, c26, c27, c28, c29, c30, c31 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], \
+     $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], \
+     $14::int4[], $15::text[], $16::int2[], $17::text[], $18::int8[], $19::float8[], $20::text[], $21::text[], \
+     $22::text[], $23::text[], $24::int4[], $25::text[], $26::text[], $27::text[], $28::text[], $29::text[], \
+     $30::text[], $31::text[]) WITH ORDINALITY AS u(c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, \
+     c15, c16, c17, c18, c19, c20, c21, c22, c23, c24, c25, c26, c27, c28, c29, c30, c31, n) ORDER BY n RETURNING id, seq";
+
+/// Runs as columns: one array per column of `runs`, bound to [`INSERT_MANY`]'s parameters.
+struct RunColumns<'a> {
+    texts: [Vec<&'a str>; 10],
+    options: [Vec<Option<&'a str>>; 16],
+    priority: Vec<i32>,
+    progress: Vec<i16>,
+    epoch: Vec<Option<i64>>,
+    loss: Vec<Option<f64>>,
+    attempts: Vec<i32>,
+}
+
+impl<'a> RunColumns<'a> {
+    fn new(records: &[&'a RunRecord]) -> Self {
+        let texts: [fn(&RunRecord) -> &str; 10] = [
+            |r| &r.id,
+            |r| r.kind,
+            |r| &r.inputs,
+            |r| &r.hyperparams,
+            |r| &r.queue,
+            |r| r.status,
+            |r| &r.metrics,
+            |r| &r.artifacts,
+            |r| &r.created_at,
+            |r| &r.updated_at,
+        ];
+        let options: [fn(&RunRecord) -> Option<&str>; 16] = [
+            |r| r.task.as_deref(),
+            |r| r.name.as_deref(),
+            |r| r.description.as_deref(),
+            |r| r.model_id.as_deref(),
+            |r| r.recipe_id.as_deref(),
+            |r| r.recipe_version_id.as_deref(),
+            |r| r.dataset_id.as_deref(),
+            |r| r.project_id.as_deref(),
+            |r| r.message.as_deref(),
+            |r| r.results.as_deref(),
+            |r| r.error.as_deref(),
+            |r| r.submitted_by.as_deref(),
+            |r| r.device.as_deref(),
+            |r| r.started_at.as_deref(),
+            |r| r.finished_at.as_deref(),
+            |r| r.worker.as_deref(),
+        ];
+        Self {
+            texts: texts.map(|f| records.iter().map(|r| f(r)).collect()),
+            options: options.map(|f| records.iter().map(|r| f(r)).collect()),
+            priority: records.iter().map(|r| r.priority).collect(),
+            progress: records.iter().map(|r| i16::from(r.progress)).collect(),
+            epoch: records.iter().map(|r| r.current_epoch.map(i64::from)).collect(),
+            loss: records.iter().map(|r| r.current_loss).collect(),
+            attempts: records.iter().map(|r| r.attempts as i32).collect(),
+        }
+    }
+
+    /// `$1`…`$31`, in the order of [`INSERT_MANY`]'s columns.
+    fn params(&self) -> [&(dyn ToSql + Sync); 31] {
+        let [id, kind, inputs, hyperparams, queue, status, metrics, artifacts, created_at, updated_at] = &self.texts;
+        let [
+            task,
+            name,
+            description,
+            model_id,
+            recipe_id,
+            recipe_version_id,
+            dataset_id,
+            project_id,
+            message,
+            results,
+            error,
+            submitted_by,
+            device,
+            started_at,
+            finished_at,
+            worker,
+        ] = &self.options;
+        [
+            id,
+            kind,
+            task,
+            name,
+            description,
+            model_id,
+            recipe_id,
+            recipe_version_id,
+            dataset_id,
+            project_id,
+            inputs,
+            hyperparams,
+            queue,
+            &self.priority,
+            status,
+            &self.progress,
+            message,
+            &self.epoch,
+            &self.loss,
+            metrics,
+            artifacts,
+            results,
+            error,
+            &self.attempts,
+            submitted_by,
+            device,
+            created_at,
+            started_at,
+            updated_at,
+            finished_at,
+            worker,
+        ]
+    }
+
+    /// Each run's `seq` from the rows `(id, seq)` a statement returned, in the records' order.
+    fn seqs(&self, rows: &[Row]) -> Result<Vec<i64>> {
+        let seqs: std::collections::HashMap<String, i64> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+        self.texts[0].iter().map(|id| seqs.get(*id).copied().ok_or_else(|| Error::Internal(format!("run {id} was not inserted")))).collect()
+    }
+}
+
+/// Inserts `records` with one statement, in order; their `seq`s, in the same order.
+pub(super) fn insert_many(conn: &mut PgConn, records: &[&RunRecord]) -> Result<Vec<i64>> {
+    let columns = RunColumns::new(records);
+    let rows = conn.query(INSERT_MANY, &columns.params())?;
+    columns.seqs(&rows)
+}
+
+/// Inserts `records` and appends `events` (under the events' lock, see [`super::tx`]) and notifies
+/// `payload`, in one statement: outside a transaction, a transaction of its own.
+pub(super) fn insert_announced(conn: &mut PgConn, records: &[&RunRecord], events: &[&EventRecord], payload: &str) -> Result<Vec<i64>> {
+    let columns = RunColumns::new(records);
+    let run_ids: Vec<&str> = events.iter().map(|e| e.run_id.as_str()).collect();
+    let ats: Vec<&str> = events.iter().map(|e| e.at_sql.as_str()).collect();
+    let types: Vec<&str> = events.iter().map(|e| e.body.type_name()).collect();
+    let bodies: Vec<&str> = events.iter().map(|e| e.body_json.as_str()).collect();
+    let sql = format!(
+        "WITH inserted AS ({INSERT_MANY}), ordered AS MATERIALIZED (SELECT pg_advisory_xact_lock($32)), \
+         appended AS (INSERT INTO run_events (run_id, at, type, body) SELECT r, a, t, b \
+         FROM ordered, unnest($33::text[], $34::text[], $35::text[], $36::text[]) WITH ORDINALITY AS e(r, a, t, b, n) ORDER BY n) \
+         SELECT id, seq, pg_notify($37, $38) FROM inserted"
+    );
+    let mut params: Vec<&(dyn ToSql + Sync)> = columns.params().to_vec();
+    params.extend([&EVENTS_LOCK as &(dyn ToSql + Sync), &run_ids, &ats, &types, &bodies, &CHANNEL, &payload]);
+    let rows = conn.query(&sql, &params)?;
+    columns.seqs(&rows)
 }
 
 pub(super) fn get(conn: &mut PgConn, id: &str) -> Result<Option<Run>> {
@@ -239,6 +357,78 @@ pub(super) fn finish(conn: &mut PgConn, a: &Attempt, f: &FinishRecord) -> Result
         )?
     };
     Ok(n > 0)
+}
+
+/// A run's end as [`finish_announced`] writes it: the attempt, its final metrics and artifacts (JSON
+/// objects merged into the stored ones), how it ended, and its event.
+pub(super) struct Ending<'a> {
+    pub(super) attempt: &'a Attempt,
+    pub(super) maps: Option<(&'a str, &'a str)>,
+    pub(super) finish: &'a FinishRecord,
+    pub(super) event: &'a EventRecord,
+}
+
+/// Ends runs (to a final status, not back to the queue) in one statement, outside a transaction a
+/// transaction of its own: merges their maps, sets their status where the attempt still holds the run,
+/// appends the events of those (under the events' lock, see [`super::tx`]) and notifies `payload`.
+/// Returns whether each attempt still held its run, in order.
+pub(super) fn finish_announced(conn: &mut PgConn, endings: &[Ending<'_>], payload: &str) -> Result<Vec<bool>> {
+    let ids: Vec<&str> = endings.iter().map(|e| e.attempt.run_id.as_str()).collect();
+    let attempts: Vec<i32> = endings.iter().map(|e| e.attempt.number as i32).collect();
+    let workers: Vec<&str> = endings.iter().map(|e| &*e.attempt.worker).collect();
+    let statuses: Vec<&str> = endings.iter().map(|e| e.finish.status.as_str()).collect();
+    let messages: Vec<Option<&str>> = endings.iter().map(|e| e.finish.message.as_deref()).collect();
+    let results: Vec<Option<&str>> = endings.iter().map(|e| e.finish.results.as_deref()).collect();
+    let errors: Vec<Option<&str>> = endings.iter().map(|e| e.finish.error.as_deref()).collect();
+    let floors: Vec<i16> = endings.iter().map(|e| i16::from(e.finish.progress_floor())).collect();
+    let ats: Vec<&str> = endings.iter().map(|e| e.finish.at.as_str()).collect();
+    let metrics: Vec<Option<&str>> = endings.iter().map(|e| e.maps.map(|m| m.0)).collect();
+    let artifacts: Vec<Option<&str>> = endings.iter().map(|e| e.maps.map(|m| m.1)).collect();
+    let event_ats: Vec<&str> = endings.iter().map(|e| e.event.at_sql.as_str()).collect();
+    let types: Vec<&str> = endings.iter().map(|e| e.event.body.type_name()).collect();
+    let bodies: Vec<&str> = endings.iter().map(|e| e.event.body_json.as_str()).collect();
+    let rows = conn.query(
+        "WITH ending AS (SELECT * FROM unnest($1::text[], $2::int4[], $3::text[], $4::text[], $5::text[], $6::text[], \
+         $7::text[], $8::int2[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[]) WITH ORDINALITY \
+         AS e(id, attempt, worker, status, message, results, error, floor, at, metrics, artifacts, event_at, type, body, n)), \
+         ended AS (UPDATE runs r SET status = e.status, message = COALESCE(e.message, r.message), \
+         results = COALESCE(e.results, r.results), error = e.error, progress = GREATEST(r.progress, e.floor), \
+         updated_at = e.at, finished_at = e.at, lease_expires_at = NULL, \
+         metrics = r.metrics || COALESCE(e.metrics, '{}')::jsonb, artifacts = r.artifacts || COALESCE(e.artifacts, '{}')::jsonb \
+         FROM ending e WHERE r.id = e.id AND r.attempts = e.attempt AND r.worker = e.worker AND r.status = 'running' \
+         RETURNING e.n), \
+         ordered AS MATERIALIZED (SELECT pg_advisory_xact_lock($15) FROM (SELECT 1 FROM ended LIMIT 1) AS first), \
+         appended AS (INSERT INTO run_events (run_id, at, type, body) SELECT e.id, e.event_at, e.type, e.body \
+         FROM ordered, ending e JOIN ended USING (n) ORDER BY e.n) \
+         SELECT n, pg_notify($16, $17) FROM ended",
+        &[
+            &ids,
+            &attempts,
+            &workers,
+            &statuses,
+            &messages,
+            &results,
+            &errors,
+            &floors,
+            &ats,
+            &metrics,
+            &artifacts,
+            &event_ats,
+            &types,
+            &bodies,
+            &EVENTS_LOCK,
+            &CHANNEL,
+            &payload,
+        ],
+    )?;
+    let mut held = vec![false; endings.len()];
+    for row in &rows {
+        let n: i64 = row.get(0);
+        if let Some(h) = usize::try_from(n - 1).ok().and_then(|i| held.get_mut(i)) {
+            *h = true;
+        }
+    }
+    Ok(held)
 }
 
 pub(super) fn set_final(conn: &mut PgConn, id: &str, f: &FinishRecord, only_queued: bool) -> Result<bool> {

@@ -159,6 +159,15 @@ CREATE TABLE file_chunks (
     PRIMARY KEY (path, n)
 );
 "#,
+    // 4: each process's durability mark. A batch with an acknowledged write commits asynchronously, so
+    // that the lock ordering events is not held while the WAL is flushed, and is acknowledged once a
+    // synchronous commit of this row, later in the WAL, is flushed (which flushes the batch with it).
+    r#"
+CREATE TABLE durability_marks (
+    client TEXT PRIMARY KEY,
+    at TIMESTAMPTZ NOT NULL
+);
+"#,
 ];
 
 /// Applies the migrations `conn`'s database lacks, up to `to` (all of them in normal use); returns the
@@ -193,5 +202,60 @@ pub(crate) fn migrate(conn: &mut PgConn, to: usize, shown: &str) -> Result<usize
             let _ = conn.batch("ROLLBACK");
             Err(e)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::postgres::conn::Location;
+    use crate::{RunFilter, RunStatus, Runner, RunnerOptions};
+
+    /// A database left by a build that knew only the first migration keeps its runs when this build
+    /// opens it, and gets every later table and column.
+    #[test]
+    fn a_database_of_an_older_version_is_upgraded_at_open_and_keeps_its_runs() {
+        let Some(admin) = std::env::var("MODELRUNNER_TEST_POSTGRES").ok().filter(|u| !u.is_empty()) else {
+            assert!(
+                std::env::var_os("MODELRUNNER_REQUIRE_POSTGRES").is_none_or(|v| v != "1"),
+                "MODELRUNNER_TEST_POSTGRES is not set: start a server with scripts/postgres.sh"
+            );
+            eprintln!("skipped: no PostgreSQL test server (MODELRUNNER_TEST_POSTGRES is not set)");
+            return;
+        };
+        let db = format!("mr_upgrade_{}", std::process::id());
+        let mut admin_conn = postgres::Client::connect(&admin, postgres::NoTls).expect("connect to the test server");
+        admin_conn.batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")).unwrap();
+        admin_conn.batch_execute(&format!("CREATE DATABASE {db}")).unwrap();
+        let url = format!("{}/{db}", admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b));
+
+        let location = Location::parse(&url).unwrap();
+        let mut conn = PgConn::connect(&location).unwrap();
+        assert_eq!(migrate(&mut conn, 1, location.shown()).unwrap(), 1);
+        conn.batch(
+            "INSERT INTO runs (id, kind, task, inputs, hyperparams, queue, priority, status, progress, metrics, artifacts, \
+             attempts, created_at, updated_at, finished_at) VALUES ('run_old', 'inference', 'noop', '{}', '{}', 'default', 0, \
+             'succeeded', 100, '{\"score\": 0.5}', '{}', 1, '2026-01-01T00:00:00Z', '2026-01-01T00:00:01Z', '2026-01-01T00:00:01Z')",
+        )
+        .unwrap();
+        drop(conn);
+
+        let data = tempfile::tempdir().unwrap();
+        let runner = Runner::open_with(&url, RunnerOptions::new().workers(0).data_dir(data.path())).expect("open the older database");
+        let run = runner.get_run("run_old").expect("the old run is still there");
+        assert_eq!(run.status, RunStatus::Succeeded);
+        assert_eq!(run.metrics["score"], 0.5);
+        assert_eq!(runner.list_runs(&RunFilter::default()).unwrap().total, 1);
+        runner.shutdown(std::time::Duration::from_secs(5));
+
+        let mut conn = PgConn::connect(&location).unwrap();
+        let version: i32 = conn.query_one("SELECT MAX(version) FROM modelrunner_migrations", &[]).unwrap().get(0);
+        assert_eq!(version as usize, MIGRATIONS.len());
+        for table in ["workers", "files", "file_chunks", "durability_marks"] {
+            let found: bool = conn.query_one("SELECT to_regclass($1) IS NOT NULL", &[&table]).unwrap().get(0);
+            assert!(found, "table {table} was not created by the upgrade");
+        }
+        drop(conn);
+        let _ = admin_conn.batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"));
     }
 }

@@ -18,7 +18,7 @@ use crate::store::records::{Attempt, EventRecord, FinishRecord, RunRecord};
 use crate::store::tx::{Notice, StoredDoc, Tx};
 
 /// The advisory lock that orders event-appending commits.
-const EVENTS_LOCK: i64 = 0x6d72_5f65_7674; // "mr_evt"
+pub(crate) const EVENTS_LOCK: i64 = 0x6d72_5f65_7674; // "mr_evt"
 /// The channel every process listens on.
 pub(crate) const CHANNEL: &str = "modelrunner";
 
@@ -47,7 +47,7 @@ impl Notices {
         self.config |= other.config;
     }
 
-    fn payload(self) -> String {
+    pub(crate) fn payload(self) -> String {
         [(self.events, 'e'), (self.queued, 'q'), (self.cancel, 'c'), (self.config, 'k')]
             .iter()
             .filter(|(on, _)| *on)
@@ -114,22 +114,23 @@ impl<'a> PgTx<'a> {
 }
 
 /// Ends the transaction open on `conn`: appends `events` in commit order, sends one `NOTIFY` for them
-/// and `notices`, commits.
+/// and `notices`, commits. Two round trips: the lock, the events and the notice are one statement (the
+/// lock is taken before the first event's id is drawn: the events are read from a join with it).
 pub(crate) fn commit(conn: &mut PgConn, events: &[EventRecord], mut notices: Notices) -> Result<Notices> {
     if !events.is_empty() {
         notices.events = true;
-        conn.execute("SELECT pg_advisory_xact_lock($1)", &[&EVENTS_LOCK])?;
         let run_ids: Vec<&str> = events.iter().map(|e| e.run_id.as_str()).collect();
         let ats: Vec<&str> = events.iter().map(|e| e.at_sql.as_str()).collect();
         let types: Vec<&str> = events.iter().map(|e| e.body.type_name()).collect();
         let bodies: Vec<&str> = events.iter().map(|e| e.body_json.as_str()).collect();
         conn.execute(
-            "INSERT INTO run_events (run_id, at, type, body) SELECT r, a, t, b \
-             FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS e(r, a, t, b, n) ORDER BY n",
-            &[&run_ids, &ats, &types, &bodies],
+            "WITH ordered AS MATERIALIZED (SELECT pg_advisory_xact_lock($5)), \
+             appended AS (INSERT INTO run_events (run_id, at, type, body) SELECT r, a, t, b \
+             FROM ordered, unnest($1::text[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS e(r, a, t, b, n) ORDER BY n) \
+             SELECT pg_notify($6, $7)",
+            &[&run_ids, &ats, &types, &bodies, &EVENTS_LOCK, &CHANNEL, &notices.payload()],
         )?;
-    }
-    if notices.any() {
+    } else if notices.any() {
         conn.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &notices.payload()])?;
     }
     conn.batch("COMMIT")?;
