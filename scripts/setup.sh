@@ -156,6 +156,11 @@ if ! "$venv/bin/python" -c "import requests, fastapi, uvicorn" 2>/dev/null; then
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "requests==2.32.5" "fastapi==0.121.1" "uvicorn==0.38.0" >&2
     echo "setup: requests, FastAPI and uvicorn in $venv" >&2
 fi
+# The PostgreSQL engine's benchmark runs PgQueuer, a Python job queue on PostgreSQL, as its peer.
+if ! "$venv/bin/python" -c "import pgqueuer, asyncpg" 2>/dev/null; then
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "pgqueuer==1.6.0" "asyncpg==0.32.0" >&2
+    echo "setup: PgQueuer and asyncpg in $venv" >&2
+fi
 # Headless Chromium renders the shim's Swagger UI and ReDoc pages in its docs test.
 if ! command -v curl >/dev/null 2>&1 || ! command -v jq >/dev/null 2>&1 || ! command -v wrk >/dev/null 2>&1 \
     || ! command -v chromium >/dev/null 2>&1; then

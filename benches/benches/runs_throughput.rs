@@ -9,11 +9,14 @@
 //!
 //! With `MODELRUNNER_TEST_POSTGRES` set (a superuser URL; `scripts/postgres.sh start DIR` prints one),
 //! the PostgreSQL engine too: 8 submitting threads in this process, 1 and then 3 worker processes (this
-//! binary started again, 2 workers each) on a fresh database, end to end until every run succeeded,
-//! and submit→start latency (under this burst, mostly time waiting in the queue). Its peer, on the same server in the same run: a plain `SKIP LOCKED` job
-//! table — one `INSERT` per submit, workers (as many connections as ours) each claiming one job with
-//! `UPDATE … WHERE id = (SELECT … FOR UPDATE SKIP LOCKED) RETURNING` and marking it done, every
-//! statement committed durably, polling every millisecond when the table is empty.
+//! binary started again, 2 workers each) on a fresh database, end to end until every run succeeded;
+//! submit→start under that burst (mostly time waiting in the queue) and on idle workers (200 runs
+//! submitted one at a time). Its peer, on the same server in the same run: PgQueuer from PyPI
+//! (`benches/peers/pgqueuer_peer.py`, as many worker processes, 8 concurrent submitters, one durable
+//! enqueue each). Beside it, a plain `SKIP LOCKED` job table driven from Rust, the least a queue on
+//! this server can do per run: one `INSERT` per submit, workers (as many connections as ours) each
+//! claiming one job with `UPDATE … WHERE id = (SELECT … FOR UPDATE SKIP LOCKED) RETURNING` and marking
+//! it done, every statement committed durably, polling every millisecond when the table is empty.
 //!
 //! `cargo bench -p modelrunner-benches --bench runs_throughput` (set `MR_BENCH_QUICK=1` for a smoke run,
 //! `MR_BENCH_THREADS=1` or `8` for one case, `MR_BENCH_NO_PEER=1` to skip the peer, e.g. under `perf`).

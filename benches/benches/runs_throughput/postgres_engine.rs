@@ -17,14 +17,16 @@ const SUBMITTERS: usize = 8;
 const WORKERS_PER_PROCESS: usize = 2;
 
 /// The body of a worker process (true when this process is one): executes no-op runs until its stdin
-/// closes, then prints each run's submit→start latency in nanoseconds, one per line.
+/// closes, then prints each run's phase (`burst` or `idle`) and submit→start latency in nanoseconds,
+/// one per line.
 pub fn child() -> bool {
     let Ok(url) = std::env::var(ROLE) else { return false };
     let latencies = std::sync::Arc::new(Mutex::new(Vec::new()));
     let lat = latencies.clone();
     let noop = move |ctx: &TaskContext| -> modelrunner::Result<TaskOutput> {
         let t0 = ctx.inputs()["t0"].as_u64().unwrap_or(0);
-        lat.lock().push(unix_nanos().saturating_sub(t0));
+        let idle = ctx.inputs()["idle"].as_bool().unwrap_or(false);
+        lat.lock().push((idle, unix_nanos().saturating_sub(t0)));
         Ok(TaskOutput::default())
     };
     let data = tempfile::tempdir().expect("temp dir");
@@ -36,8 +38,8 @@ pub fn child() -> bool {
     while std::io::stdin().read_line(&mut line).map(|n| n > 0).unwrap_or(false) {}
     runner.shutdown(Duration::from_secs(5));
     let mut out = std::io::stdout().lock();
-    for l in latencies.lock().iter() {
-        writeln!(out, "{l}").expect("stdout");
+    for (idle, l) in latencies.lock().iter() {
+        writeln!(out, "{} {l}", if *idle { "idle" } else { "burst" }).expect("stdout");
     }
     true
 }
@@ -72,7 +74,13 @@ struct Outcome {
     runs_per_s: f64,
     median_us: f64,
     p99_us: f64,
+    /// Submit→start of one run submitted while every worker is idle.
+    idle_median_us: f64,
+    idle_p99_us: f64,
 }
+
+/// Runs submitted one at a time, each once the one before it finished, to measure idle latency.
+const IDLE_RUNS: usize = 200;
 
 fn spawn_worker(url: &str) -> (Child, BufReader<std::process::ChildStdout>) {
     let mut child = Command::new(std::env::current_exe().expect("this binary"))
@@ -117,24 +125,38 @@ fn bench_ours(admin: &str, processes: usize, total: usize) -> Outcome {
         std::thread::sleep(Duration::from_millis(5));
     }
     let elapsed = start.elapsed();
-    let mut lat = Vec::new();
+    for _ in 0..IDLE_RUNS {
+        let spec = RunSpec::task(RunKind::Inference, "noop").with_inputs(json!({"t0": unix_nanos(), "idle": true}));
+        let id = submitter.submit(spec).expect("submit").id;
+        submitter.wait(&id, Duration::from_secs(30)).expect("the run finishes");
+    }
+    let (mut burst, mut idle) = (Vec::new(), Vec::new());
     for (child, out) in &mut workers {
         drop(child.stdin.take());
-        lat.extend(out.lines().map_while(Result::ok).filter_map(|l| l.trim().parse::<u64>().ok()));
+        for line in out.lines().map_while(Result::ok) {
+            match line.trim().split_once(' ') {
+                Some(("idle", l)) => idle.extend(l.parse::<u64>().ok()),
+                Some((_, l)) => burst.extend(l.parse::<u64>().ok()),
+                None => {}
+            }
+        }
         child.wait().expect("the worker exits");
     }
-    lat.sort_unstable();
+    burst.sort_unstable();
+    idle.sort_unstable();
     submitter.shutdown(Duration::from_secs(5));
     Outcome {
         runs_per_s: (per_thread * SUBMITTERS) as f64 / elapsed.as_secs_f64(),
-        median_us: percentile(&lat, 0.5),
-        p99_us: percentile(&lat, 0.99),
+        median_us: percentile(&burst, 0.5),
+        p99_us: percentile(&burst, 0.99),
+        idle_median_us: percentile(&idle, 0.5),
+        idle_p99_us: percentile(&idle, 0.99),
     }
 }
 
 /// The plain job table: as many worker connections as our worker threads, each claiming one job at a
 /// time and marking it done.
-fn bench_peer(admin: &str, workers: usize, total: usize) -> Outcome {
+fn bench_plain_loop(admin: &str, workers: usize, total: usize) -> Outcome {
     let db = Database::fresh(admin, "mr_bench_peer");
     let mut c = postgres::Client::connect(&db.url, postgres::NoTls).expect("connect");
     c.batch_execute(
@@ -186,30 +208,71 @@ fn bench_peer(admin: &str, workers: usize, total: usize) -> Outcome {
     let elapsed = start.elapsed();
     let mut lat = latencies.into_inner();
     lat.sort_unstable();
-    Outcome { runs_per_s: total as f64 / elapsed.as_secs_f64(), median_us: percentile(&lat, 0.5), p99_us: percentile(&lat, 0.99) }
+    Outcome {
+        runs_per_s: total as f64 / elapsed.as_secs_f64(),
+        median_us: percentile(&lat, 0.5),
+        p99_us: percentile(&lat, 0.99),
+        idle_median_us: f64::NAN,
+        idle_p99_us: f64::NAN,
+    }
 }
 
-/// Prints ours and the peer's rows for 1 and 3 worker processes.
+/// PgQueuer measured by `benches/peers/pgqueuer_peer.py` on a fresh database; `None` when the Python
+/// of `MODELRUNNER_PYTHON` (the setup's venv) is not there or lacks PgQueuer.
+fn bench_pgqueuer(admin: &str, processes: usize, total: usize) -> Option<Outcome> {
+    let python = std::env::var("MODELRUNNER_PYTHON").ok()?;
+    let db = Database::fresh(admin, "mr_bench_pgqueuer");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/peers/pgqueuer_peer.py");
+    let out = Command::new(python).args([script, &db.url, &processes.to_string(), &total.to_string()]).stderr(Stdio::inherit()).output();
+    let out = match out {
+        Ok(out) if out.status.success() => out,
+        Ok(out) => {
+            println!("  (PgQueuer did not run: {})", out.status);
+            return None;
+        }
+        Err(e) => {
+            println!("  (PgQueuer did not run: {e})");
+            return None;
+        }
+    };
+    let line = String::from_utf8_lossy(&out.stdout);
+    let v: serde_json::Value = serde_json::from_str(line.lines().last()?).ok()?;
+    let f = |k: &str| v[k].as_f64().unwrap_or(f64::NAN);
+    Some(Outcome {
+        runs_per_s: f("runs_per_s"),
+        median_us: f("p50_us"),
+        p99_us: f("p99_us"),
+        idle_median_us: f("idle_p50_us"),
+        idle_p99_us: f("idle_p99_us"),
+    })
+}
+
+/// Prints, for 1 and 3 worker processes: ours, the peer (PgQueuer) with the ratio, and the plain
+/// `SKIP LOCKED` loop, the least a queue on this server can do per run.
 pub fn compare(admin: &str, total: usize) {
+    let no_peer = std::env::var_os("MR_BENCH_NO_PEER").is_some();
     println!();
-    println!("PostgreSQL ({SUBMITTERS} submitting threads, {WORKERS_PER_PROCESS} workers per process, durable submits)");
-    println!("{:<34} {:>12} {:>14} {:>12} {:>16} {:>8}", "case", "runs/s", "start p50 µs", "start p99 µs", "peer runs/s", "ratio");
+    println!("PostgreSQL ({SUBMITTERS} submitting threads, {WORKERS_PER_PROCESS} workers per process, durable submits, {total} runs)");
+    println!(
+        "{:<40} {:>10} {:>13} {:>13} {:>13} {:>13} {:>9}",
+        "case", "runs/s", "burst p50 µs", "burst p99 µs", "idle p50 µs", "idle p99 µs", "ours ÷"
+    );
+    let row = |name: String, o: &Outcome, ratio: f64| {
+        println!(
+            "{:<40} {:>10.0} {:>13.0} {:>13.0} {:>13.0} {:>13.0} {:>8.1}x",
+            name, o.runs_per_s, o.median_us, o.p99_us, o.idle_median_us, o.idle_p99_us, ratio
+        );
+    };
     for processes in [1, 3] {
         let ours = bench_ours(admin, processes, total);
-        let peer = if std::env::var_os("MR_BENCH_NO_PEER").is_some() {
-            Outcome { runs_per_s: f64::NAN, median_us: f64::NAN, p99_us: f64::NAN }
-        } else {
-            bench_peer(admin, processes * WORKERS_PER_PROCESS, total)
-        };
-        println!(
-            "{:<34} {:>12.0} {:>14.0} {:>12.0} {:>16.0} {:>7.1}x",
-            format!("no-op runs, {processes} worker process(es)"),
-            ours.runs_per_s,
-            ours.median_us,
-            ours.p99_us,
-            peer.runs_per_s,
-            ours.runs_per_s / peer.runs_per_s
-        );
-        println!("{:<34} {:>12} {:>14.0} {:>12.0}", "  peer's submit→start", "", peer.median_us, peer.p99_us);
+        row(format!("modelrunner, {processes} worker process(es)"), &ours, f64::NAN);
+        if no_peer {
+            continue;
+        }
+        if let Some(peer) = bench_pgqueuer(admin, processes, total) {
+            row(format!("  peer: PgQueuer, {processes} process(es)"), &peer, ours.runs_per_s / peer.runs_per_s);
+        }
+        let floor = bench_plain_loop(admin, processes * WORKERS_PER_PROCESS, total);
+        row(format!("  floor: plain SKIP LOCKED, {} conns", processes * WORKERS_PER_PROCESS), &floor, ours.runs_per_s / floor.runs_per_s);
     }
 }
