@@ -11,7 +11,7 @@ use postgres::fallible_iterator::FallibleIterator;
 
 use super::conn::{Location, PgConn, Pool};
 use super::runs;
-use super::tx::{CHANNEL, Notices};
+use super::tx::{CHANNEL, EVENTS_CHANNEL, Notices};
 use crate::error::Result;
 use crate::events::EventBus;
 
@@ -86,11 +86,14 @@ impl Signals {
     }
 }
 
-/// How long the listener blocks at a time before it looks at `stopping`.
-const LISTEN_TICK: Duration = Duration::from_millis(250);
+/// How long the listener blocks at a time before it looks at `stopping` and at whether this process
+/// has subscribers (live events of other processes reach a new subscriber within this, after its
+/// history).
+const LISTEN_TICK: Duration = Duration::from_millis(50);
 
-/// Listens until the engine stops, reconnecting as needed.
-pub(crate) fn listen(location: &Location, signals: &Signals) {
+/// Listens until the engine stops, reconnecting as needed: to [`CHANNEL`] always, to
+/// [`EVENTS_CHANNEL`] while anyone in this process subscribes to events.
+pub(crate) fn listen(location: &Location, signals: &Signals, bus: &EventBus) {
     let mut backoff = Duration::from_millis(50);
     while !signals.stopping() {
         let mut conn = match PgConn::connect(location).and_then(|mut c| c.batch(&format!("LISTEN {CHANNEL}")).map(|()| c)) {
@@ -105,18 +108,29 @@ pub(crate) fn listen(location: &Location, signals: &Signals) {
         backoff = Duration::from_millis(50);
         // Notices sent while this process was not listening are gone: look at everything.
         signals.raise_all();
+        let mut following = false;
         while !signals.stopping() {
             let mut notices = Notices::default();
             let mut lost = false;
+            if bus.has_subscribers() != following {
+                following = !following;
+                let sql = if following { format!("LISTEN {EVENTS_CHANNEL}") } else { format!("UNLISTEN {EVENTS_CHANNEL}") };
+                if let Err(e) = conn.batch(&sql) {
+                    tracing::warn!("the notice connection was lost: {e}");
+                    break;
+                }
+                // Events committed before this listened are read from the store.
+                notices.events = following;
+            }
             {
                 // The first notice wakes this at once; those that came with it are raised with it.
                 let mut pending = conn.client().notifications();
                 let first = pending.timeout_iter(LISTEN_TICK).next();
                 let rest = match first {
                     Ok(Some(n)) => {
-                        notices.merge(Notices::parse(n.payload()));
+                        notices.merge(Notices::parse(n.channel(), n.payload()));
                         pending.iter().for_each(|n| {
-                            notices.merge(Notices::parse(n.payload()));
+                            notices.merge(Notices::parse(n.channel(), n.payload()));
                             Ok(())
                         })
                     }

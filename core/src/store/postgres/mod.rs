@@ -98,8 +98,8 @@ impl PgEngine {
         let signals = Arc::new(Signals::default());
         let writer = Writer::start(conn, location.clone(), bus.clone(), signals.clone())?;
         let mut threads = Vec::new();
-        let (l, s) = (location.clone(), signals.clone());
-        threads.push(follow::spawn("modelrunner-pg-listen", move || follow::listen(&l, &s))?);
+        let (l, s, b) = (location.clone(), signals.clone(), bus.clone());
+        threads.push(follow::spawn("modelrunner-pg-listen", move || follow::listen(&l, &s, &b))?);
         let (p, s) = (pool.clone(), signals.clone());
         threads.push(follow::spawn("modelrunner-pg-follow", move || follow::follow(&p, &bus, &s, cursor))?);
         let engine = Self { location, pool, writer, signals, threads: Mutex::new(threads), lease: options.lease };

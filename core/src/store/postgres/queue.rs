@@ -68,8 +68,9 @@ impl PgEngine {
              ordered AS MATERIALIZED (SELECT pg_advisory_xact_lock($8) FROM (SELECT 1 FROM claimed LIMIT 1) AS first), \
              appended AS (INSERT INTO run_events (run_id, at, type, body) SELECT c.id, $6, $9, $10 \
              FROM ordered, claimed c ORDER BY c.priority DESC, c.seq) \
-             SELECT {COLUMNS}, pg_notify($11, $12) FROM claimed",
-            prefixed(COLUMNS)
+             SELECT {COLUMNS}, {} FROM claimed",
+            prefixed(COLUMNS),
+            super::tx::notify_sql(11)
         );
         let rows = self.pool.with(|conn| {
             conn.query(
@@ -85,7 +86,6 @@ impl PgEngine {
                     &super::tx::EVENTS_LOCK,
                     &running.body.type_name(),
                     &running.body_json,
-                    &super::tx::CHANNEL,
                     &notices.payload(),
                 ],
             )

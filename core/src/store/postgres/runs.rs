@@ -4,7 +4,7 @@ use postgres::Row;
 use postgres::types::ToSql;
 
 use super::conn::PgConn;
-use super::tx::{CHANNEL, EVENTS_LOCK};
+use super::tx::{EVENTS_LOCK, notify_sql};
 use crate::domain::common::{Page, Timestamp, ts_from_sql};
 use crate::domain::run::{Run, RunFilter, RunKind, RunStatus};
 use crate::error::{Error, Result};
@@ -222,10 +222,11 @@ pub(super) fn insert_announced(conn: &mut PgConn, records: &[&RunRecord], events
         "WITH inserted AS ({INSERT_MANY}), ordered AS MATERIALIZED (SELECT pg_advisory_xact_lock($32)), \
          appended AS (INSERT INTO run_events (run_id, at, type, body) SELECT r, a, t, b \
          FROM ordered, unnest($33::text[], $34::text[], $35::text[], $36::text[]) WITH ORDINALITY AS e(r, a, t, b, n) ORDER BY n) \
-         SELECT id, seq, pg_notify($37, $38) FROM inserted"
+         SELECT id, seq, {} FROM inserted",
+        notify_sql(37)
     );
     let mut params: Vec<&(dyn ToSql + Sync)> = columns.params().to_vec();
-    params.extend([&EVENTS_LOCK as &(dyn ToSql + Sync), &run_ids, &ats, &types, &bodies, &CHANNEL, &payload]);
+    params.extend([&EVENTS_LOCK as &(dyn ToSql + Sync), &run_ids, &ats, &types, &bodies, &payload]);
     let rows = conn.query(&sql, &params)?;
     columns.seqs(&rows)
 }
@@ -387,20 +388,25 @@ pub(super) fn finish_announced(conn: &mut PgConn, endings: &[Ending<'_>], payloa
     let event_ats: Vec<&str> = endings.iter().map(|e| e.event.at_sql.as_str()).collect();
     let types: Vec<&str> = endings.iter().map(|e| e.event.body.type_name()).collect();
     let bodies: Vec<&str> = endings.iter().map(|e| e.event.body_json.as_str()).collect();
-    let rows = conn.query(
+    let sql = format!(
         "WITH ending AS (SELECT * FROM unnest($1::text[], $2::int4[], $3::text[], $4::text[], $5::text[], $6::text[], \
          $7::text[], $8::int2[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[]) WITH ORDINALITY \
          AS e(id, attempt, worker, status, message, results, error, floor, at, metrics, artifacts, event_at, type, body, n)), \
          ended AS (UPDATE runs r SET status = e.status, message = COALESCE(e.message, r.message), \
          results = COALESCE(e.results, r.results), error = e.error, progress = GREATEST(r.progress, e.floor), \
          updated_at = e.at, finished_at = e.at, lease_expires_at = NULL, \
-         metrics = r.metrics || COALESCE(e.metrics, '{}')::jsonb, artifacts = r.artifacts || COALESCE(e.artifacts, '{}')::jsonb \
+         metrics = r.metrics || COALESCE(e.metrics::jsonb, jsonb_build_object()), \
+         artifacts = r.artifacts || COALESCE(e.artifacts::jsonb, jsonb_build_object()) \
          FROM ending e WHERE r.id = e.id AND r.attempts = e.attempt AND r.worker = e.worker AND r.status = 'running' \
          RETURNING e.n), \
          ordered AS MATERIALIZED (SELECT pg_advisory_xact_lock($15) FROM (SELECT 1 FROM ended LIMIT 1) AS first), \
          appended AS (INSERT INTO run_events (run_id, at, type, body) SELECT e.id, e.event_at, e.type, e.body \
          FROM ordered, ending e JOIN ended USING (n) ORDER BY e.n) \
-         SELECT n, pg_notify($16, $17) FROM ended",
+         SELECT n, {} FROM ended",
+        notify_sql(16)
+    );
+    let rows = conn.query(
+        &sql,
         &[
             &ids,
             &attempts,
@@ -417,7 +423,6 @@ pub(super) fn finish_announced(conn: &mut PgConn, endings: &[Ending<'_>], payloa
             &types,
             &bodies,
             &EVENTS_LOCK,
-            &CHANNEL,
             &payload,
         ],
     )?;

@@ -19,8 +19,16 @@ use crate::store::tx::{Notice, StoredDoc, Tx};
 
 /// The advisory lock that orders event-appending commits.
 pub(crate) const EVENTS_LOCK: i64 = 0x6d72_5f65_7674; // "mr_evt"
-/// The channel every process listens on.
+/// The channel every process listens on: runs queued, cancels, configuration changes.
 pub(crate) const CHANNEL: &str = "modelrunner";
+/// The channel of new events, listened on only by processes with subscribers: what workers commit most
+/// (claims, completions) signals no process that follows nothing.
+pub(crate) const EVENTS_CHANNEL: &str = "modelrunner_events";
+/// The notices a statement that appended events sends: one on [`EVENTS_CHANNEL`], and the others'
+/// letters (parameter `$n`, empty for none) on [`CHANNEL`].
+pub(crate) fn notify_sql(n: usize) -> String {
+    format!("pg_notify('{EVENTS_CHANNEL}', ''), CASE WHEN ${n} <> '' THEN pg_notify('{CHANNEL}', ${n}) END")
+}
 
 /// What a committed transaction tells the other processes, one letter each in the `NOTIFY` payload.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -47,20 +55,17 @@ impl Notices {
         self.config |= other.config;
     }
 
+    /// The letters sent on [`CHANNEL`] (events have a channel of their own).
     pub(crate) fn payload(self) -> String {
-        [(self.events, 'e'), (self.queued, 'q'), (self.cancel, 'c'), (self.config, 'k')]
-            .iter()
-            .filter(|(on, _)| *on)
-            .map(|(_, c)| c)
-            .collect()
+        [(self.queued, 'q'), (self.cancel, 'c'), (self.config, 'k')].iter().filter(|(on, _)| *on).map(|(_, c)| c).collect()
     }
 
-    pub(crate) fn parse(payload: &str) -> Self {
-        Self { events: payload.contains('e'), queued: payload.contains('q'), cancel: payload.contains('c'), config: payload.contains('k') }
-    }
-
-    pub(crate) fn any(self) -> bool {
-        self.events || self.queued || self.cancel || self.config
+    /// What a notice on `channel` with `payload` says.
+    pub(crate) fn parse(channel: &str, payload: &str) -> Self {
+        if channel == EVENTS_CHANNEL {
+            return Self { events: true, ..Self::default() };
+        }
+        Self { events: false, queued: payload.contains('q'), cancel: payload.contains('c'), config: payload.contains('k') }
     }
 }
 
@@ -124,13 +129,16 @@ pub(crate) fn commit(conn: &mut PgConn, events: &[EventRecord], mut notices: Not
         let types: Vec<&str> = events.iter().map(|e| e.body.type_name()).collect();
         let bodies: Vec<&str> = events.iter().map(|e| e.body_json.as_str()).collect();
         conn.execute(
-            "WITH ordered AS MATERIALIZED (SELECT pg_advisory_xact_lock($5)), \
-             appended AS (INSERT INTO run_events (run_id, at, type, body) SELECT r, a, t, b \
-             FROM ordered, unnest($1::text[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS e(r, a, t, b, n) ORDER BY n) \
-             SELECT pg_notify($6, $7)",
-            &[&run_ids, &ats, &types, &bodies, &EVENTS_LOCK, &CHANNEL, &notices.payload()],
+            &format!(
+                "WITH ordered AS MATERIALIZED (SELECT pg_advisory_xact_lock($5)), \
+                 appended AS (INSERT INTO run_events (run_id, at, type, body) SELECT r, a, t, b \
+                 FROM ordered, unnest($1::text[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS e(r, a, t, b, n) ORDER BY n) \
+                 SELECT {}",
+                notify_sql(6)
+            ),
+            &[&run_ids, &ats, &types, &bodies, &EVENTS_LOCK, &notices.payload()],
         )?;
-    } else if notices.any() {
+    } else if !notices.payload().is_empty() {
         conn.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &notices.payload()])?;
     }
     conn.batch("COMMIT")?;
