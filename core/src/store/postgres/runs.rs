@@ -4,7 +4,7 @@ use postgres::Row;
 use postgres::types::ToSql;
 
 use super::conn::PgConn;
-use super::tx::{EVENTS_LOCK, notify_sql};
+use super::tx::{EVENTS_LOCK, EventColumns, append_events_sql, notify_sql};
 use crate::domain::common::{Page, Timestamp, ts_from_sql};
 use crate::domain::run::{Run, RunFilter, RunKind, RunStatus};
 use crate::error::{Error, Result};
@@ -214,19 +214,11 @@ pub(super) fn insert_many(conn: &mut PgConn, records: &[&RunRecord]) -> Result<V
 /// `payload`, in one statement: outside a transaction, a transaction of its own.
 pub(super) fn insert_announced(conn: &mut PgConn, records: &[&RunRecord], events: &[&EventRecord], payload: &str) -> Result<Vec<i64>> {
     let columns = RunColumns::new(records);
-    let run_ids: Vec<&str> = events.iter().map(|e| e.run_id.as_str()).collect();
-    let ats: Vec<&str> = events.iter().map(|e| e.at_sql.as_str()).collect();
-    let types: Vec<&str> = events.iter().map(|e| e.body.type_name()).collect();
-    let bodies: Vec<&str> = events.iter().map(|e| e.body_json.as_str()).collect();
-    let sql = format!(
-        "WITH inserted AS ({INSERT_MANY}), ordered AS MATERIALIZED (SELECT pg_advisory_xact_lock($32)), \
-         appended AS (INSERT INTO run_events (run_id, at, type, body) SELECT r, a, t, b \
-         FROM ordered, unnest($33::text[], $34::text[], $35::text[], $36::text[]) WITH ORDINALITY AS e(r, a, t, b, n) ORDER BY n) \
-         SELECT id, seq, {} FROM inserted",
-        notify_sql(37)
-    );
+    let events = EventColumns::new(events.iter().copied());
+    let sql = format!("WITH inserted AS ({INSERT_MANY}), {} SELECT id, seq, {} FROM inserted", append_events_sql(32), notify_sql(37));
     let mut params: Vec<&(dyn ToSql + Sync)> = columns.params().to_vec();
-    params.extend([&EVENTS_LOCK as &(dyn ToSql + Sync), &run_ids, &ats, &types, &bodies, &payload]);
+    params.extend(events.params());
+    params.push(&payload);
     let rows = conn.query(&sql, &params)?;
     columns.seqs(&rows)
 }

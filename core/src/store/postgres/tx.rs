@@ -7,6 +7,8 @@
 
 use std::cell::{Cell, RefCell};
 
+use postgres::types::ToSql;
+
 use super::conn::PgConn;
 use super::{docs, runs};
 use crate::domain::common::{Page, PageRequest};
@@ -118,26 +120,52 @@ impl<'a> PgTx<'a> {
     }
 }
 
+/// Events as the columns [`append_events_sql`] binds.
+pub(crate) struct EventColumns<'a> {
+    run_ids: Vec<&'a str>,
+    ats: Vec<&'a str>,
+    types: Vec<&'a str>,
+    bodies: Vec<&'a str>,
+}
+
+impl<'a> EventColumns<'a> {
+    pub(crate) fn new(events: impl Iterator<Item = &'a EventRecord> + Clone) -> Self {
+        Self {
+            run_ids: events.clone().map(|e| e.run_id.as_str()).collect(),
+            ats: events.clone().map(|e| e.at_sql.as_str()).collect(),
+            types: events.clone().map(|e| e.body.type_name()).collect(),
+            bodies: events.map(|e| e.body_json.as_str()).collect(),
+        }
+    }
+
+    /// The parameters `$first`…`$first + 4` of [`append_events_sql`]: the lock, then the columns.
+    pub(crate) fn params(&self) -> [&(dyn ToSql + Sync); 5] {
+        [&EVENTS_LOCK, &self.run_ids, &self.ats, &self.types, &self.bodies]
+    }
+}
+
+/// Two CTEs, `ordered` and `appended`, that take the events' lock and append the events bound at
+/// `$first`… ([`EventColumns::params`]) in order: the lock is taken before the first event's id is
+/// drawn, since the events are read from a join with it.
+pub(crate) fn append_events_sql(first: usize) -> String {
+    let [lock, r, a, t, b] = [first, first + 1, first + 2, first + 3, first + 4];
+    format!(
+        "ordered AS MATERIALIZED (SELECT pg_advisory_xact_lock(${lock})), \
+         appended AS (INSERT INTO run_events (run_id, at, type, body) SELECT r, a, t, b \
+         FROM ordered, unnest(${r}::text[], ${a}::text[], ${t}::text[], ${b}::text[]) WITH ORDINALITY AS e(r, a, t, b, n) ORDER BY n)"
+    )
+}
+
 /// Ends the transaction open on `conn`: appends `events` in commit order, sends one `NOTIFY` for them
-/// and `notices`, commits. Two round trips: the lock, the events and the notice are one statement (the
-/// lock is taken before the first event's id is drawn: the events are read from a join with it).
+/// and `notices`, commits. Two round trips: the lock, the events and the notice are one statement.
 pub(crate) fn commit(conn: &mut PgConn, events: &[EventRecord], mut notices: Notices) -> Result<Notices> {
     if !events.is_empty() {
         notices.events = true;
-        let run_ids: Vec<&str> = events.iter().map(|e| e.run_id.as_str()).collect();
-        let ats: Vec<&str> = events.iter().map(|e| e.at_sql.as_str()).collect();
-        let types: Vec<&str> = events.iter().map(|e| e.body.type_name()).collect();
-        let bodies: Vec<&str> = events.iter().map(|e| e.body_json.as_str()).collect();
-        conn.execute(
-            &format!(
-                "WITH ordered AS MATERIALIZED (SELECT pg_advisory_xact_lock($5)), \
-                 appended AS (INSERT INTO run_events (run_id, at, type, body) SELECT r, a, t, b \
-                 FROM ordered, unnest($1::text[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS e(r, a, t, b, n) ORDER BY n) \
-                 SELECT {}",
-                notify_sql(6)
-            ),
-            &[&run_ids, &ats, &types, &bodies, &EVENTS_LOCK, &notices.payload()],
-        )?;
+        let columns = EventColumns::new(events.iter());
+        let payload = notices.payload();
+        let mut params: Vec<&(dyn ToSql + Sync)> = columns.params().to_vec();
+        params.push(&payload);
+        conn.execute(&format!("WITH {} SELECT {}", append_events_sql(1), notify_sql(6)), &params)?;
     } else if !notices.payload().is_empty() {
         conn.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &notices.payload()])?;
     }
