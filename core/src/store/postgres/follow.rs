@@ -1,5 +1,6 @@
-//! What reaches a process from the others: a connection that `LISTEN`s on the engine's channel and
-//! raises the process's signals for each `NOTIFY` (a lost connection is re-established, and every
+//! What reaches a process from the others: a connection that `LISTEN`s on the engine's channels (the
+//! events' one only while the process has subscribers) and raises the process's signals for each
+//! `NOTIFY` (a lost connection is re-established, and every
 //! signal raised then, since notifications sent meanwhile are gone), and the follower that reads the
 //! events every process commits, in order, and publishes them to this process's subscribers.
 

@@ -1,6 +1,7 @@
 //! Claims, leases and rescue on PostgreSQL: `FOR UPDATE SKIP LOCKED` in a CTE picks the runs, one
-//! `UPDATE … RETURNING` takes them; each transaction ends through [`super::tx::commit`], so the events
-//! it appends keep commit order and one `NOTIFY` tells the other processes.
+//! `UPDATE … RETURNING` takes them, and the same statement appends their events under the events' lock
+//! and notifies; rescues and releases are transactions that end through [`super::tx::commit`]. Either
+//! way the events keep commit order and one notice per channel tells the other processes.
 
 use std::sync::Arc;
 

@@ -2,7 +2,7 @@
 //!
 //! Events are held back until the commit: then the transaction takes one advisory lock, appends them
 //! (their ids come from a sequence, now in commit order: the lock is held until the commit is visible),
-//! sends at most one `NOTIFY` for what it did, and commits. A reader that has seen event `n` has seen
+//! sends at most one `NOTIFY` per channel for what it did (see [`EVENTS_CHANNEL`]), and commits. A reader that has seen event `n` has seen
 //! every event before it, so each process can follow all events with `id > last seen`.
 
 use std::cell::{Cell, RefCell};
@@ -32,7 +32,8 @@ pub(crate) fn notify_sql(n: usize) -> String {
     format!("pg_notify('{EVENTS_CHANNEL}', ''), CASE WHEN ${n} <> '' THEN pg_notify('{CHANNEL}', ${n}) END")
 }
 
-/// What a committed transaction tells the other processes, one letter each in the `NOTIFY` payload.
+/// What a committed transaction tells the other processes: new events on [`EVENTS_CHANNEL`], the
+/// others one letter each in the payload of a `NOTIFY` on [`CHANNEL`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Notices {
     pub(crate) events: bool,
@@ -156,8 +157,8 @@ pub(crate) fn append_events_sql(first: usize) -> String {
     )
 }
 
-/// Ends the transaction open on `conn`: appends `events` in commit order, sends one `NOTIFY` for them
-/// and `notices`, commits. Two round trips: the lock, the events and the notice are one statement.
+/// Ends the transaction open on `conn`: appends `events` in commit order, sends at most one `NOTIFY`
+/// per channel for them and `notices`, commits. Two round trips: the lock, the events and the notice are one statement.
 pub(crate) fn commit(conn: &mut PgConn, events: &[EventRecord], mut notices: Notices) -> Result<Notices> {
     if !events.is_empty() {
         notices.events = true;
